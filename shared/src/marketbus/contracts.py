@@ -1,0 +1,152 @@
+"""Message contracts. Frozen pydantic models; every message carries ``schema_version``.
+
+On the wire a message is one stream entry with a single field ``data`` holding the model's JSON
+(see :mod:`marketbus.wire`). Timestamps are integer epoch milliseconds, UTC. Prices in yuan,
+volumes in shares, amounts in yuan. Codes are tushare style: ``510300.SH``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+CODE_RE = re.compile(r"^\d{6}\.(SH|SZ|BJ)$")
+
+
+def _check_code(value: str) -> str:
+    if not CODE_RE.match(value):
+        raise ValueError(f"code {value!r} is not like 510300.SH (six digits, .SH/.SZ/.BJ)")
+    return value
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Code = Annotated[str, AfterValidator(_check_code)]
+Finite = Annotated[float, AfterValidator(_finite)]
+EpochMs = Annotated[int, Field(ge=0, description="epoch milliseconds, UTC")]
+Period = Literal["1m", "5m", "1d"]
+Side = Literal["BUY", "SELL"]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Tick(_Message):
+    """A quote snapshot as providers send it: ``volume`` and ``amount`` are cumulative for the day."""
+
+    schema_version: Literal[1] = 1
+    code: Code
+    ts: EpochMs
+    price: Finite
+    volume: Finite = Field(description="cumulative shares traded today")
+    amount: Finite = Field(description="cumulative yuan traded today")
+    open: Finite | None = None
+    high: Finite | None = None
+    low: Finite | None = None
+    pre_close: Finite | None = None
+    turnover: Finite | None = Field(default=None, description="turnover rate in percent")
+
+
+class Bar(_Message):
+    """A closed k-line bar. ``ts`` is the bar's start (for 1d: 00:00 Asia/Shanghai of the day)."""
+
+    schema_version: Literal[1] = 1
+    code: Code
+    period: Period
+    ts: EpochMs
+    open: Finite
+    high: Finite
+    low: Finite
+    close: Finite
+    volume: Finite = Field(description="shares traded in the bar")
+    amount: Finite = Field(description="yuan traded in the bar")
+
+
+class Quote(_Message):
+    """The latest snapshot of one code, as the API serves it."""
+
+    code: Code
+    name: str
+    market: str
+    price: float
+    change_percent: float | None
+    volume: float
+    amount: float
+    open: float | None
+    high: float | None
+    low: float | None
+    pre_close: float | None
+    turnover: float | None = None
+    ts: EpochMs
+
+
+class Security(_Message):
+    code: Code
+    name: str
+    market: str = Field(description="ETF, or the board of a stock: SH主板, SZ主板, 创业板, 科创板, 北交所")
+
+
+def signal_id(code: str, strategy: str, period: str, bar_ts: int) -> str:
+    """Deterministic id: the same bar evaluated twice gives the same id."""
+    raw = f"{code}|{strategy}|{period}|{bar_ts}".encode()
+    return hashlib.blake2b(raw, digest_size=10).hexdigest()
+
+
+class Signal(_Message):
+    schema_version: Literal[1] = 1
+    id: str
+    code: Code
+    name: str
+    market: str
+    strategy: str
+    strategy_name: str
+    side: Side
+    price: Finite
+    period: Period
+    bar_ts: EpochMs
+    confidence: Annotated[float, Field(ge=0.0, le=1.0)]
+    volume_ratio: float | None = Field(description="volume[t] / volume[t-1]")
+    change_percent: float | None = Field(description="close[t] against close[t-1], percent")
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    reason: str
+    created_ts: EpochMs
+
+
+TaskType = Literal["calc_signals"]
+
+
+class Command(_Message):
+    schema_version: Literal[1] = 1
+    id: str
+    type: TaskType
+    period: Period = "1d"
+    issued_ts: EpochMs
+    source: str = Field(default="api", description="api | schedule | cli")
+
+
+JobState = Literal["queued", "running", "done", "failed"]
+
+
+class JobStatus(_Message):
+    schema_version: Literal[1] = 1
+    job_id: str
+    task_type: TaskType
+    state: JobState
+    period: Period = "1d"
+    percent: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
+    codes: int = 0
+    signals: int = 0
+    error: str | None = None
+    created_ts: EpochMs
+    started_ts: EpochMs | None = None
+    finished_ts: EpochMs | None = None

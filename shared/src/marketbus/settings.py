@@ -1,0 +1,92 @@
+"""Settings of every marketbus process, read from the environment (prefix ``MARKETBUS_``) or ``.env``.
+
+Nothing reads settings at import time: a process calls :func:`load_settings` in its entry point
+and passes the object down.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+FeedName = Literal["sim", "replay", "eastmoney", "sina", "tencent", "auto"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MARKETBUS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- server -------------------------------------------------------------------------------
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis/Valkey URL (redis:// or rediss://, may carry a password). "
+        "Unset: `marketbus up` starts an embedded valkey-server.",
+    )
+    key_prefix: str = Field(default="mb", description="Prefix of every stream and key.")
+
+    # --- quotes -------------------------------------------------------------------------------
+    feed: FeedName = Field(default="sim", description="Tick source of the quotes service.")
+    speed: float = Field(
+        default=60.0, gt=0, description="Sim/replay clock speed: market seconds per wall second."
+    )
+    seed: int = Field(default=7, description="Seed of the simulated market (reproducible runs).")
+    replay_file: str | None = Field(default=None, description="CSV/Parquet file for feed=replay.")
+    codes: str | None = Field(
+        default=None, description="Comma-separated codes to poll (feeds eastmoney/sina/tencent)."
+    )
+    poll_interval: float = Field(
+        default=3.0, gt=0, description="Minimum seconds between polls of one quote provider."
+    )
+    seed_history: bool = Field(
+        default=True,
+        description="Sim feed: seed 1d and 1m history at start when a code has none.",
+    )
+    tick_batch: int = Field(default=500, gt=0, description="Ticks written per pipeline.")
+
+    # --- streams ------------------------------------------------------------------------------
+    ticks_maxlen: int = Field(default=200_000, gt=0, description="Approximate cap of mb:ticks.")
+    bars_maxlen: int = Field(default=100_000, gt=0, description="Approximate cap of mb:bars.")
+    signals_maxlen: int = Field(default=50_000, gt=0, description="Approximate cap of mb:signals.")
+    dlq_maxlen: int = Field(default=10_000, gt=0, description="Approximate cap of mb:dlq.")
+    trend_max_bars: int = Field(
+        default=500, ge=250, description="Bars kept per code and period in the trend series."
+    )
+
+    # --- signals ------------------------------------------------------------------------------
+    consumer_name: str | None = Field(
+        default=None, description="Consumer name in the signals group (default: host-pid)."
+    )
+    batch_size: int = Field(default=500, gt=0, description="Bars read per XREADGROUP.")
+    claim_idle_ms: int = Field(
+        default=30_000, gt=0, description="Idle time after which a dead consumer's bars are claimed."
+    )
+    max_deliveries: int = Field(
+        default=3, gt=0, description="Deliveries after which a failing message goes to the DLQ."
+    )
+    auto_calculate_signals: bool = Field(
+        default=True, description="Run the full-market scan on the schedule."
+    )
+    signal_schedule: str = Field(
+        default="every 20m in session; 17:30 on trading days",
+        description="Scan schedule: `every <N>s|m|h [in session]` and/or `HH:MM on trading days`, "
+        "parts separated by `;` (Asia/Shanghai).",
+    )
+
+    # --- gateway ------------------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Gateway bind address.")
+    port: int = Field(default=8000, gt=0, lt=65536, description="Gateway port.")
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for POST /api/scheduler/trigger. No default: unset disables it.",
+    )
+    sse_quote_rate: float = Field(
+        default=4.0, gt=0, description="Quote SSE events per code per second (coalesced)."
+    )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings now (environment and ``.env``), with explicit overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]
