@@ -81,6 +81,11 @@ class Keys:
         return f"{self.prefix}:lock:scan"
 
     @property
+    def strategies(self) -> str:
+        """Hash: strategy key -> JSON {key, name, min_bars, params, confidence} (written by signals)."""
+        return f"{self.prefix}:strategies"
+
+    @property
     def metrics(self) -> str:
         """Hash: counter name -> integer (rejected ticks per reason, ...)."""
         return f"{self.prefix}:metrics"
