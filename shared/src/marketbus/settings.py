@@ -61,7 +61,9 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(default=500, gt=0, description="Bars read per XREADGROUP.")
     claim_idle_ms: int = Field(
-        default=30_000, gt=0, description="Idle time after which a dead consumer's bars are claimed."
+        default=30_000,
+        gt=0,
+        description="Idle time after which a dead consumer's bars are claimed.",
     )
     max_deliveries: int = Field(
         default=3, gt=0, description="Deliveries after which a failing message goes to the DLQ."

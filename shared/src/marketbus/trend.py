@@ -74,10 +74,7 @@ def unpack(raw: bytes | None) -> np.ndarray:
 
 def merge(existing: np.ndarray, new: np.ndarray, max_bars: int) -> np.ndarray:
     """Union by bar time (a new row replaces an existing row of the same time), sorted, capped."""
-    if len(existing) == 0:
-        both = new
-    else:
-        both = np.concatenate([existing, new])
+    both = new if len(existing) == 0 else np.concatenate([existing, new])
     if len(both) == 0:
         return both
     # keep the LAST occurrence of every ts: reverse, unique (first), then sort ascending
@@ -114,9 +111,7 @@ class TrendStore:
         raw = await self.client.getrange(self.keys.trend(code, period), -n * RECORD_BYTES, -1)
         return unpack(raw)
 
-    async def tails(
-        self, codes: Sequence[str], period: str, n: int, chunk: int = 500
-    ) -> list[np.ndarray]:
+    async def tails(self, codes: Sequence[str], period: str, n: int, chunk: int = 500) -> list[np.ndarray]:
         """The last ``n`` bars of every code, pipelined ``chunk`` codes per round trip."""
         out: list[np.ndarray] = []
         for start in range(0, len(codes), chunk):

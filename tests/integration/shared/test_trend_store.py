@@ -6,8 +6,17 @@ from marketbus.trend import CLOSE, TS, TrendStore
 
 
 def bar(ts: int, close: float = 1.0) -> Bar:
-    return Bar(code="510300.SH", period="1m", ts=ts, open=1, high=2, low=0.5, close=close,
-               volume=100, amount=150)
+    return Bar(
+        code="510300.SH",
+        period="1m",
+        ts=ts,
+        open=1,
+        high=2,
+        low=0.5,
+        close=close,
+        volume=100,
+        amount=150,
+    )
 
 
 async def test_append_is_idempotent_and_bounded(client: Redis, keys: Keys) -> None:

@@ -1,0 +1,5 @@
+import asyncio
+
+from signals.service import main
+
+asyncio.run(main())

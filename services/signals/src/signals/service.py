@@ -1,0 +1,224 @@
+"""The signals service process: one asyncio loop owning its clients, subscribers and schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from faststream.middlewares import AckPolicy
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import RedisBatchStreamMessage
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from marketbus import sessions
+from marketbus.contracts import Command
+from marketbus.keys import COMMANDS_GROUP, SIGNALS_GROUP, Keys
+from marketbus.redis import connect, redact
+from marketbus.settings import Settings, load_settings
+from marketbus.trend import TrendStore
+from marketbus.wire import encode
+from signals.commands import CommandHandler, queued_job
+from signals.consumer import BarProcessor, Reclaimer
+from signals.scan import Scanner
+from signals.scheduler import Schedule, parse_schedule
+from signals.store import SignalStore, now_ms
+from signals.strategies import build_strategies
+
+log = logging.getLogger("signals")
+
+
+async def ensure_group(client: Redis, stream: str, group: str) -> bool:
+    """Create the consumer group (from the start of the stream) if missing. True if created."""
+    try:
+        await client.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+        return False
+    return True
+
+
+async def wait_for_server(client: Redis, url: str) -> None:
+    delay = 0.2
+    while True:
+        try:
+            await client.ping()
+            return
+        except Exception as exc:
+            log.warning("server %s not reachable (%s); retrying in %.1f s", redact(url), exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class SignalsService:
+    def __init__(self, settings: Settings) -> None:
+        if not settings.redis_url:
+            raise SystemExit("MARKETBUS_REDIS_URL is not set (run `marketbus up`, or set it)")
+        self.settings = settings
+        self.url: str = settings.redis_url
+        self.keys = Keys(settings.key_prefix)
+        self.consumer = settings.consumer_name or f"{socket.gethostname()}-{os.getpid()}"
+        self.schedule: Schedule = parse_schedule(settings.signal_schedule)
+        self.stop_event = asyncio.Event()
+        self.inflight: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        s, keys = self.settings, self.keys
+        client = connect(self.url)
+        await wait_for_server(client, self.url)
+        strategies = build_strategies()
+        trend = TrendStore(client, keys, s.trend_max_bars)
+        store = SignalStore(client, keys, s.signals_maxlen)
+        self.processor = BarProcessor(client, keys, trend, store, strategies, s.dlq_maxlen)
+        reclaimer = Reclaimer(self.processor, self.consumer, s.claim_idle_ms, s.max_deliveries, s.batch_size)
+        scanner = Scanner(client, keys.scan_lock, trend, store, strategies, self.consumer)
+        commands = CommandHandler(client, keys, store, scanner, s.dlq_maxlen)
+        self.client = client
+        await self._setup(strategies)
+
+        broker = RedisBroker(self.url, logger=None)
+        self._subscribe(broker, keys.bars, SIGNALS_GROUP, self.processor.handle)
+        self._subscribe(broker, keys.commands, COMMANDS_GROUP, commands.handle, max_records=100)
+        await broker.start()
+        log.info(
+            "signals worker %s up: %d strategies, server %s, schedule %r (auto=%s)",
+            self.consumer,
+            len(strategies),
+            redact(self.url),
+            self.schedule.text,
+            s.auto_calculate_signals,
+        )
+        tasks = [
+            asyncio.create_task(self._every(max(0.2, s.claim_idle_ms / 2000), reclaimer.run_once)),
+            asyncio.create_task(self._every(1.0, self._heartbeat)),
+            asyncio.create_task(self._every(2.0, self._ensure_groups)),
+        ]
+        if s.auto_calculate_signals:
+            tasks.append(asyncio.create_task(self._schedule_loop()))
+        await self.stop_event.wait()
+        log.info("stopping: finishing %d in-flight batch(es)", len(self.inflight))
+        await broker.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self.inflight, return_exceptions=True)
+        await client.hdel(keys.heartbeats, f"signals:{self.consumer}")
+        await client.aclose()
+        log.info("stopped")
+
+    def _subscribe(
+        self,
+        broker: RedisBroker,
+        stream: str,
+        group: str,
+        handler: Callable[[list[tuple[bytes, dict[bytes, bytes]]]], Awaitable[None]],
+        max_records: int | None = None,
+    ) -> None:
+        sub = StreamSub(
+            stream,
+            group=group,
+            consumer=self.consumer,
+            batch=True,
+            max_records=max_records or self.settings.batch_size,
+            polling_interval=100,
+        )
+
+        async def on_batch(msg: RedisBatchStreamMessage) -> None:
+            entries = list(zip(msg.raw_message["message_ids"], msg.raw_message["data"], strict=True))
+            # shielded: a stop lets the batch finish and be acknowledged
+            task = asyncio.ensure_future(handler(entries))
+            self.inflight.add(task)
+            task.add_done_callback(self.inflight.discard)
+            await asyncio.shield(task)
+
+        broker.subscriber(stream=sub, ack_policy=AckPolicy.MANUAL)(on_batch)
+
+    async def _setup(self, strategies: Any) -> None:
+        await self._ensure_groups()
+        descriptions = {st.key: orjson.dumps(st.describe()) for st in strategies}
+        await self.client.hset(self.keys.strategies, mapping=descriptions)  # type: ignore[arg-type]
+
+    async def _ensure_groups(self) -> None:
+        for stream, group in (
+            (self.keys.bars, SIGNALS_GROUP),
+            (self.keys.commands, COMMANDS_GROUP),
+        ):
+            if await ensure_group(self.client, stream, group):
+                log.warning("consumer group %s on %s created", group, stream)
+
+    async def _heartbeat(self) -> None:
+        st = self.processor.stats
+        await self.client.hset(self.keys.heartbeats, f"signals:{self.consumer}", now_ms())
+        await self.client.hset(
+            self.keys.metrics,
+            mapping={
+                f"signals:{self.consumer}:bars": st.bars,
+                f"signals:{self.consumer}:signals": st.signals,
+            },
+        )
+
+    async def _every(self, seconds: float, fn: Callable[[], Awaitable[Any]]) -> None:
+        while True:
+            try:
+                await fn()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s failed: %r", getattr(fn, "__name__", fn), exc)
+            await asyncio.sleep(seconds)
+
+    async def _schedule_loop(self) -> None:
+        cal = sessions.calendar()
+        state = self.keys.scheduler_state
+        while True:
+            try:
+                nxt = self.schedule.next_after(now_ms(), cal)
+                await self.client.hset(state, mapping={"schedule": self.schedule.text, "next_run_ts": nxt})
+                await asyncio.sleep(max(0.0, (nxt - now_ms()) / 1000))
+                await self._fire_scheduled(nxt)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("schedule tick failed: %r", exc)
+                await asyncio.sleep(1.0)
+
+    async def _fire_scheduled(self, slot_ms: int) -> None:
+        """Publish one scheduled scan per slot across all workers, unless one is still pending."""
+        c, keys = self.client, self.keys
+        if not await c.set(f"{keys.scheduler_state}:slot:{slot_ms}", 1, nx=True, px=3_600_000):
+            return
+        last = await c.hget(keys.scheduler_state, "last_job_id")
+        if last:
+            job = await c.get(keys.job(last.decode()))
+            if job and orjson.loads(job)["state"] in ("queued", "running"):
+                log.info(
+                    "scheduled scan skipped: job %s is still %s",
+                    last.decode(),
+                    orjson.loads(job)["state"],
+                )
+                return
+        cmd = Command(id=uuid.uuid4().hex, type="calc_signals", issued_ts=now_ms(), source="schedule")
+        await c.set(keys.job(cmd.id), queued_job(cmd).model_dump_json(), ex=7 * 24 * 3600)
+        await c.xadd(keys.commands, encode(cmd), maxlen=10_000, approximate=True)  # type: ignore[arg-type]
+        await c.hset(keys.scheduler_state, mapping={"last_run_ts": slot_ms, "last_job_id": cmd.id})
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+
+async def main() -> None:
+    settings = load_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = SignalsService(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, service.stop)
+    await service.run()

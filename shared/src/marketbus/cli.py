@@ -1,0 +1,329 @@
+"""The ``marketbus`` command: run the stack, look at it, operate on it.
+
+- ``marketbus up``: server (embedded unless MARKETBUS_REDIS_URL), quotes, signals, gateway.
+- ``marketbus status``: streams, consumer groups, counters, heartbeats.
+- ``marketbus dlq list`` / ``marketbus dlq replay ID``.
+- ``marketbus import-history FILE``: daily bars from a Tushare CSV (runs the quotes importer).
+- ``marketbus scan``: ask the signals service for a full-market scan and follow its job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Sequence
+
+import redis
+from rich.console import Console
+from rich.table import Table
+
+from marketbus.contracts import Command, JobStatus
+from marketbus.keys import COMMANDS_GROUP, SIGNALS_GROUP, Keys
+from marketbus.redis import redact
+from marketbus.server import EmbeddedServer, port_in_use
+from marketbus.settings import Settings, load_settings
+from marketbus.wire import encode
+
+console = Console()
+err = Console(stderr=True)
+STOP_TIMEOUT_S = 10.0
+
+
+class UsageError(Exception):
+    """A problem the user can fix; printed as one line, no traceback."""
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Children get SIGTERM if `marketbus up` itself dies, so nothing is left behind."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _check_server(url: str) -> None:
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except redis.RedisError as exc:
+        raise UsageError(
+            f"cannot reach the server at {redact(url)} ({exc}); start it, correct "
+            "MARKETBUS_REDIS_URL, or unset it to use the embedded server"
+        ) from None
+
+
+def _wait_http(url: str, procs: dict[str, subprocess.Popen[bytes]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, p in procs.items():
+            if p.poll() is not None:
+                raise UsageError(f"{name} exited with code {p.returncode} during start; see its log above")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise UsageError(f"the gateway did not answer on {url} within {timeout:.0f} s")
+
+
+def _stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> int:
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    worst = 0
+    for name, p in procs.items():
+        try:
+            code = p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            err.print(f"[yellow]{name} did not stop within {STOP_TIMEOUT_S:.0f} s; killing it[/]")
+            p.kill()
+            code = p.wait()
+        if code not in (0, -signal.SIGTERM, -signal.SIGINT):
+            worst = 1
+    return worst
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    if port_in_use(host, port):
+        raise UsageError(f"port {port} on {host} is already in use; choose another with --port")
+    env = dict(os.environ)
+    env.update(
+        MARKETBUS_HOST=host,
+        MARKETBUS_PORT=str(port),
+        MARKETBUS_FEED=args.feed or settings.feed,
+        MARKETBUS_SPEED=str(args.speed if args.speed is not None else settings.speed),
+        PYTHONUNBUFFERED="1",
+    )
+    if args.replay_file:
+        env["MARKETBUS_REPLAY_FILE"] = args.replay_file
+    server: EmbeddedServer | None = None
+    if settings.redis_url:
+        _check_server(settings.redis_url)
+        url = settings.redis_url
+    else:
+        server = EmbeddedServer().start()
+        url = server.url
+        console.print(f"embedded valkey-server on {url}")
+    env["MARKETBUS_REDIS_URL"] = url
+
+    stop = {"requested": False}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop["requested"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    names = ["quotes"] + [f"signals-{i + 1}" for i in range(args.signals_workers)] + ["gateway"]
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    code = 0
+    try:
+        for name in names:
+            module = name.split("-")[0]
+            child_env = dict(env)
+            if module == "signals":
+                child_env.setdefault("MARKETBUS_CONSUMER_NAME", f"{name}-{uuid.uuid4().hex[:6]}")
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", module], env=child_env, preexec_fn=_die_with_parent
+            )
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        _wait_http(f"http://{shown}:{port}/healthz", procs, timeout=60)
+        console.print(
+            f"[bold green]marketbus is up[/]: dashboard [link]http://{shown}:{port}/[/link]  "
+            f"API docs http://{shown}:{port}/docs  (Ctrl-C stops everything)"
+        )
+        while not stop["requested"]:
+            dead = [(n, p.returncode) for n, p in procs.items() if p.poll() is not None]
+            if dead:
+                err.print(f"[red]{dead[0][0]} exited with code {dead[0][1]}; stopping marketbus[/]")
+                code = 1
+                break
+            time.sleep(0.2)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if _stop_all(procs):
+            code = code or 1
+        if server is not None:
+            server.cleanup()
+        console.print("marketbus stopped")
+    return code
+
+
+def _client(settings: Settings) -> redis.Redis:
+    if not settings.redis_url:
+        raise UsageError("MARKETBUS_REDIS_URL is not set: point it at the server `marketbus up` printed")
+    _check_server(settings.redis_url)
+    return redis.Redis.from_url(settings.redis_url, decode_responses=True)
+
+
+def cmd_status(_args: argparse.Namespace) -> int:
+    settings = load_settings()
+    r = _client(settings)
+    keys = Keys(settings.key_prefix)
+    table = Table(title=f"marketbus on {redact(settings.redis_url or '')} (prefix {keys.prefix})")
+    for col in ("stream", "length", "group", "pending", "lag", "consumers"):
+        table.add_column(col)
+    for stream, group in (
+        (keys.ticks, None),
+        (keys.bars, SIGNALS_GROUP),
+        (keys.signals, None),
+        (keys.commands, COMMANDS_GROUP),
+        (keys.dlq, None),
+    ):
+        length = r.xlen(stream) if r.exists(stream) else 0
+        info = {}
+        if group and r.exists(stream):
+            info = next((g for g in r.xinfo_groups(stream) if g["name"] == group), {})
+        table.add_row(
+            stream,
+            str(length),
+            group or "",
+            str(info.get("pending", "")),
+            str(info.get("lag", "")),
+            str(info.get("consumers", "")),
+        )
+    console.print(table)
+    now = time.time() * 1000
+    beats = Table(title="services")
+    beats.add_column("service")
+    beats.add_column("last heartbeat")
+    for name, ms in sorted(r.hgetall(keys.heartbeats).items()):
+        beats.add_row(name, f"{(now - float(ms)) / 1000:.1f} s ago")
+    console.print(beats)
+    counters = Table(title="counters")
+    counters.add_column("counter")
+    counters.add_column("value", justify="right")
+    for name, value in sorted(r.hgetall(keys.metrics).items()):
+        counters.add_row(name, str(value))
+    console.print(counters)
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    r = _client(settings)
+    keys = Keys(settings.key_prefix)
+    if args.action == "list":
+        table = Table(title=f"{keys.dlq} (newest first)")
+        for col in ("id", "from", "entry", "error", "data"):
+            table.add_column(col, overflow="fold")
+        for entry_id, f in r.xrevrange(keys.dlq, count=args.limit):
+            table.add_row(
+                entry_id,
+                f.get("stream", ""),
+                f.get("entry_id", ""),
+                f.get("error", ""),
+                f.get("data", "")[:120],
+            )
+        console.print(table)
+        return 0
+    if not args.id:
+        raise UsageError("dlq replay needs the id of a DLQ entry (see `marketbus dlq list`)")
+    entries = r.xrange(keys.dlq, args.id, args.id)
+    if not entries:
+        raise UsageError(f"no DLQ entry {args.id} in {keys.dlq}")
+    _, f = entries[0]
+    stream = f.get("stream")
+    if not stream:
+        raise UsageError(f"DLQ entry {args.id} does not name its stream")
+    new_id = r.xadd(stream, {"data": f.get("data", "")})
+    r.xdel(keys.dlq, args.id)
+    console.print(f"replayed {args.id} to {stream} as {new_id}")
+    return 0
+
+
+def cmd_import_history(args: argparse.Namespace) -> int:
+    cmd = [sys.executable, "-m", "quotes.importer", args.file, "--period", args.period]
+    return subprocess.call(cmd)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    r = _client(settings)
+    keys = Keys(settings.key_prefix)
+    cmd = Command(
+        id=uuid.uuid4().hex,
+        type="calc_signals",
+        period=args.period,
+        issued_ts=int(time.time() * 1000),
+        source="cli",
+    )
+    job = JobStatus(
+        job_id=cmd.id,
+        task_type=cmd.type,
+        state="queued",
+        period=cmd.period,
+        created_ts=cmd.issued_ts,
+    )
+    r.set(keys.job(cmd.id), job.model_dump_json(), ex=7 * 24 * 3600)
+    r.xadd(keys.commands, encode(cmd), maxlen=10_000, approximate=True)  # type: ignore[arg-type]
+    console.print(f"job {cmd.id} queued")
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        raw = r.get(keys.job(cmd.id))
+        status = JobStatus.model_validate_json(raw) if raw else job
+        if status.state in ("done", "failed"):
+            console.print(status.model_dump_json(indent=2))
+            return 0 if status.state == "done" else 1
+        time.sleep(0.2)
+    raise UsageError(f"job {cmd.id} did not finish within {args.timeout} s (is a signals worker up?)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="marketbus", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the server (embedded unless MARKETBUS_REDIS_URL) and all services")
+    up.add_argument("--port", type=int, default=None, help="gateway port (default 8000)")
+    up.add_argument("--host", default=None, help="gateway bind address (default 127.0.0.1)")
+    up.add_argument("--feed", default=None, choices=["sim", "replay", "eastmoney", "sina", "tencent", "auto"])
+    up.add_argument("--speed", type=float, default=None, help="sim/replay clock speed (default 60)")
+    up.add_argument("--replay-file", default=None, help="CSV/Parquet for --feed replay")
+    up.add_argument("--signals-workers", type=int, default=1, help="signals processes (default 1)")
+    up.set_defaults(fn=cmd_up)
+    st = sub.add_parser("status", help="streams, consumer groups, counters, heartbeats")
+    st.set_defaults(fn=cmd_status)
+    dlq = sub.add_parser("dlq", help="look at dead letters, or put one back")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("id", nargs="?")
+    dlq.add_argument("--limit", type=int, default=20)
+    dlq.set_defaults(fn=cmd_dlq)
+    imp = sub.add_parser("import-history", help="import daily bars from a Tushare `daily` CSV")
+    imp.add_argument("file")
+    imp.add_argument("--period", default="1d", choices=["1d"])
+    imp.set_defaults(fn=cmd_import_history)
+    scan = sub.add_parser("scan", help="run the full-market scan now and wait for its result")
+    scan.add_argument("--period", default="1d", choices=["1m", "5m", "1d"])
+    scan.add_argument("--timeout", type=float, default=120.0)
+    scan.set_defaults(fn=cmd_scan)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except UsageError as exc:
+        err.print(f"marketbus: {exc}", highlight=False)
+        return 2
+    except ValueError as exc:  # settings that do not validate
+        err.print(f"marketbus: invalid setting: {exc}".splitlines()[0], highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
