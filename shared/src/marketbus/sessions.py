@@ -1,0 +1,288 @@
+"""A-share trading sessions: trading days (XSHG calendar), session bounds, bar buckets.
+
+Sessions are 09:30–11:30 and 13:00–15:00 Asia/Shanghai on XSHG trading days. Asia/Shanghai has
+had no daylight saving time since 1991, so the arithmetic here works on a fixed UTC+8 offset
+(``ts + 8h`` is the local wall time) and stays fast enough for the tick path.
+
+Trading days come from the XSHG calendar of ``exchange-calendars``, built on first use and cached.
+The package ships holidays up to the end of the current year only: dates beyond its last session
+(and before its first) fall back to Monday–Friday.
+
+Bars are labelled by their start. Bucket rules (A-share convention):
+
+- call-auction ticks (09:15–09:30) fold into the 09:30 bar;
+- a tick stamped exactly at a session end (11:30:00 or 15:00:00, up to ``SESSION_END_GRACE_MS``
+  later) belongs to the last bar before it, so no bar spans the lunch break;
+- the 1d bar's time is 00:00 Asia/Shanghai of the trading day, as epoch ms UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+TZ = ZoneInfo("Asia/Shanghai")
+UTC_OFFSET_MS = 8 * 3_600_000
+DAY_MS = 86_400_000
+MINUTE_MS = 60_000
+
+AUCTION_OPEN = (9 * 60 + 15) * MINUTE_MS  # 09:15 local, ms after midnight
+MORNING_OPEN = (9 * 60 + 30) * MINUTE_MS
+MORNING_CLOSE = (11 * 60 + 30) * MINUTE_MS
+AFTERNOON_OPEN = 13 * 60 * MINUTE_MS
+AFTERNOON_CLOSE = 15 * 60 * MINUTE_MS
+SESSIONS = ((MORNING_OPEN, MORNING_CLOSE), (AFTERNOON_OPEN, AFTERNOON_CLOSE))
+SESSION_MS = sum(close - open_ for open_, close in SESSIONS)  # 4 h of trading per day
+SESSION_END_GRACE_MS = 10_000
+"""A tick up to this long after 11:30:00 / 15:00:00 still belongs to the session's last bar."""
+
+PERIOD_MS = {"1m": MINUTE_MS, "5m": 5 * MINUTE_MS, "1d": DAY_MS}
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+# --- trading days ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _calendar() -> tuple[frozenset[int], int, int]:
+    """(trading day numbers, first, last) of the XSHG calendar; day number = days since epoch."""
+    import warnings
+
+    import exchange_calendars as xc  # heavy import: only on first use
+
+    with warnings.catch_warnings():  # the package trips pandas deprecation warnings
+        warnings.simplefilter("ignore")
+        cal = xc.get_calendar("XSHG", start="2010-01-01")
+    days = frozenset(int(d.toordinal()) - _EPOCH_ORDINAL for d in cal.sessions.date)
+    return days, min(days), max(days)
+
+
+@lru_cache(maxsize=8192)
+def _is_trading_daynum(daynum: int) -> bool:
+    days, first, last = _calendar()
+    if first <= daynum <= last:
+        return daynum in days
+    return (daynum + 3) % 7 < 5  # weekday (Monday = 0): 1970-01-01 was a Thursday
+
+
+def _daynum(day: dt.date) -> int:
+    return day.toordinal() - _EPOCH_ORDINAL
+
+
+def _date(daynum: int) -> dt.date:
+    return dt.date.fromordinal(daynum + _EPOCH_ORDINAL)
+
+
+def calendar_last_day() -> dt.date:
+    """The last day the bundled XSHG calendar knows; after it, weekdays are trading days."""
+    return _date(_calendar()[2])
+
+
+def is_trading_day(day: dt.date) -> bool:
+    return _is_trading_daynum(_daynum(day))
+
+
+def next_trading_day(day: dt.date) -> dt.date:
+    """The first trading day strictly after ``day``."""
+    n = _daynum(day) + 1
+    while not _is_trading_daynum(n):
+        n += 1
+    return _date(n)
+
+
+def previous_trading_day(day: dt.date) -> dt.date:
+    """The last trading day strictly before ``day``."""
+    n = _daynum(day) - 1
+    while not _is_trading_daynum(n):
+        n -= 1
+    return _date(n)
+
+
+def trading_days_before(day: dt.date, count: int) -> list[dt.date]:
+    """The ``count`` trading days strictly before ``day``, oldest first."""
+    out: list[dt.date] = []
+    n = _daynum(day)
+    while len(out) < count:
+        n -= 1
+        if _is_trading_daynum(n):
+            out.append(_date(n))
+    out.reverse()
+    return out
+
+
+# --- time conversions -----------------------------------------------------------------------
+
+
+def local_day_start_ms(ts_ms: int) -> int:
+    """00:00 Asia/Shanghai of the local day containing ``ts_ms``, as epoch ms UTC."""
+    local = ts_ms + UTC_OFFSET_MS
+    return local - local % DAY_MS - UTC_OFFSET_MS
+
+
+def day_start_ms(day: dt.date) -> int:
+    """00:00 Asia/Shanghai of ``day`` as epoch ms UTC (the ts of that day's 1d bar)."""
+    return _daynum(day) * DAY_MS - UTC_OFFSET_MS
+
+
+def trading_date(ts_ms: int) -> dt.date:
+    """The local (Asia/Shanghai) calendar date of ``ts_ms``."""
+    return _date((ts_ms + UTC_OFFSET_MS) // DAY_MS)
+
+
+def to_ms(when: dt.datetime) -> int:
+    """A datetime to epoch ms; naive datetimes are taken as Asia/Shanghai wall time."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=TZ)
+    return round(when.timestamp() * 1000)
+
+
+def from_ms(ts_ms: int) -> dt.datetime:
+    """Epoch ms to an aware Asia/Shanghai datetime."""
+    return dt.datetime.fromtimestamp(ts_ms / 1000, TZ)
+
+
+def shanghai_ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> int:
+    """Epoch ms of a wall time in Asia/Shanghai (handy in tests and parsers)."""
+    return (
+        _daynum(dt.date(year, month, day)) * DAY_MS
+        - UTC_OFFSET_MS
+        + ((hour * 60 + minute) * 60 + second) * 1000
+    )
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+def session_bounds(day: dt.date) -> list[tuple[int, int]]:
+    """The (open, close) epoch-ms pairs of the sessions of ``day``; empty on a non-trading day."""
+    if not is_trading_day(day):
+        return []
+    base = day_start_ms(day)
+    return [(base + open_, base + close) for open_, close in SESSIONS]
+
+
+def is_in_session(ts_ms: int) -> bool:
+    """True inside 09:30–11:30 or 13:00–15:00 (end excluded) of a trading day."""
+    local = ts_ms + UTC_OFFSET_MS
+    tod = local % DAY_MS
+    if not (MORNING_OPEN <= tod < MORNING_CLOSE or AFTERNOON_OPEN <= tod < AFTERNOON_CLOSE):
+        return False
+    return _is_trading_daynum(local // DAY_MS)
+
+
+def accepts_tick(ts_ms: int) -> bool:
+    """True when a tick at ``ts_ms`` belongs to a bar: the sessions, the 09:15 call auction and
+    the grace after each session end."""
+    return minute_bucket(ts_ms) is not None
+
+
+def next_session_open(ts_ms: int) -> int:
+    """The first session open at or after ``ts_ms`` (epoch ms)."""
+    local = ts_ms + UTC_OFFSET_MS
+    daynum, tod = divmod(local, DAY_MS)
+    if _is_trading_daynum(daynum):
+        for open_, _close in SESSIONS:
+            if tod <= open_:
+                return daynum * DAY_MS + open_ - UTC_OFFSET_MS
+    daynum += 1
+    while not _is_trading_daynum(daynum):
+        daynum += 1
+    return daynum * DAY_MS + MORNING_OPEN - UTC_OFFSET_MS
+
+
+def last_session_open(ts_ms: int) -> int:
+    """The latest session open at or before ``ts_ms`` (epoch ms)."""
+    local = ts_ms + UTC_OFFSET_MS
+    daynum, tod = divmod(local, DAY_MS)
+    if _is_trading_daynum(daynum):
+        for open_, _close in reversed(SESSIONS):
+            if tod >= open_:
+                return daynum * DAY_MS + open_ - UTC_OFFSET_MS
+    daynum -= 1
+    while not _is_trading_daynum(daynum):
+        daynum -= 1
+    return daynum * DAY_MS + AFTERNOON_OPEN - UTC_OFFSET_MS
+
+
+def session_end_at_or_after(ts_ms: int) -> int:
+    """The end of the session containing ``ts_ms``, or of the next one if between sessions."""
+    open_ = last_session_open(ts_ms)
+    end = open_ + (MORNING_CLOSE - MORNING_OPEN)  # both sessions last 2 h
+    if ts_ms < end:
+        return end
+    return next_session_open(ts_ms) + (MORNING_CLOSE - MORNING_OPEN)
+
+
+def add_session_time(start_ms: int, session_ms: int) -> int:
+    """Move forward ``session_ms`` of trading time from ``start_ms``, skipping lunch and
+    nights instantly. A result that falls on a session end is moved to the next session open."""
+    ts = start_ms
+    if not is_in_session(ts):
+        ts = next_session_open(ts)
+    remaining = session_ms
+    while True:
+        end = session_end_at_or_after(ts)
+        if ts + remaining < end:
+            return ts + remaining
+        remaining -= end - ts
+        ts = next_session_open(end)
+
+
+# --- bar buckets ----------------------------------------------------------------------------
+
+
+def minute_bucket(ts_ms: int) -> int | None:
+    """Start (epoch ms) of the 1-minute bar a tick at ``ts_ms`` belongs to, or None when the
+    tick is outside every session (and its grace) or on a non-trading day."""
+    local = ts_ms + UTC_OFFSET_MS
+    daynum, tod = divmod(local, DAY_MS)
+    if AUCTION_OPEN <= tod < MORNING_OPEN:
+        tod = MORNING_OPEN
+    elif MORNING_CLOSE <= tod <= MORNING_CLOSE + SESSION_END_GRACE_MS:
+        tod = MORNING_CLOSE - MINUTE_MS
+    elif AFTERNOON_CLOSE <= tod <= AFTERNOON_CLOSE + SESSION_END_GRACE_MS:
+        tod = AFTERNOON_CLOSE - MINUTE_MS
+    elif not (MORNING_OPEN <= tod < MORNING_CLOSE or AFTERNOON_OPEN <= tod < AFTERNOON_CLOSE):
+        return None
+    if not _is_trading_daynum(daynum):
+        return None
+    return daynum * DAY_MS + tod - tod % MINUTE_MS - UTC_OFFSET_MS
+
+
+def bucket_of_minute(minute_ms: int, period: str) -> int:
+    """The bar start of ``period`` that contains the 1-minute bar starting at ``minute_ms``."""
+    if period == "1m":
+        return minute_ms
+    if period == "5m":
+        # sessions open at 09:30 and 13:00, both multiples of 5 minutes after local midnight
+        local = minute_ms + UTC_OFFSET_MS
+        return local - local % (5 * MINUTE_MS) - UTC_OFFSET_MS
+    if period == "1d":
+        return local_day_start_ms(minute_ms)
+    raise ValueError(f"unknown period {period!r} (1m, 5m, 1d)")
+
+
+def bucket(ts_ms: int, period: str) -> int | None:
+    """Start of the ``period`` bar (1m, 5m, 1d) that a tick at ``ts_ms`` belongs to, or None."""
+    minute = minute_bucket(ts_ms)
+    if minute is None:
+        return None
+    return bucket_of_minute(minute, period)
+
+
+def bar_close_ms(bar_ts: int, period: str) -> int:
+    """When a bar starting at ``bar_ts`` is complete: its end, plus the grace at a session end
+    (a tick stamped 11:30:00 or 15:00:00 still belongs to it)."""
+    if period == "1d":
+        return bar_ts + AFTERNOON_CLOSE + SESSION_END_GRACE_MS
+    end = bar_ts + PERIOD_MS[period]
+    tod = (end + UTC_OFFSET_MS) % DAY_MS
+    if tod in (MORNING_CLOSE, AFTERNOON_CLOSE):
+        return end + SESSION_END_GRACE_MS
+    return end
+
+
+def session_minutes(day: dt.date) -> list[int]:
+    """The starts of the 240 one-minute bars of a trading day (empty otherwise)."""
+    return [minute for open_, close in session_bounds(day) for minute in range(open_, close, MINUTE_MS)]
