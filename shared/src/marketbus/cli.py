@@ -33,7 +33,7 @@ from marketbus.settings import Settings, load_settings
 from marketbus.wire import encode
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 STOP_TIMEOUT_S = 10.0
 
 
