@@ -47,7 +47,10 @@ def stack(tmp_path: Path):
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "marketbus.cli", "up", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         yield proc, f"http://127.0.0.1:{port}", tmp_path / "up.log"
@@ -78,8 +81,10 @@ def test_quotes_and_signals_flow_through_three_processes_and_nothing_survives(st
         # quotes move
         def moved():
             now = {q["code"]: q for q in get_json(f"{base}/api/etf/quotes")["items"]}
-            return any(now[c]["ts"] != q["ts"] or now[c]["price"] != q["price"] for c, q in
-                       ((q["code"], q) for q in first))
+            return any(
+                now[c]["ts"] != q["ts"] or now[c]["price"] != q["price"]
+                for c, q in ((q["code"], q) for q in first)
+            )
 
         wait_for(moved, 30, "quotes to move")
         signals = wait_for(lambda: get_json(f"{base}/api/signals?limit=50")["items"], 90, "a signal")
@@ -109,7 +114,10 @@ def test_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
         port = s.getsockname()[1]
         res = subprocess.run(
             [sys.executable, "-m", "marketbus.cli", "up", "--port", str(port)],
-            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
         )
     assert res.returncode == 2
     lines = [line for line in res.stderr.splitlines() if line.strip()]
@@ -121,7 +129,11 @@ def test_unreachable_server_is_a_one_line_error(tmp_path: Path) -> None:
     env = dict(os.environ, MARKETBUS_REDIS_URL=f"redis://:secret@127.0.0.1:{free_port()}/0")
     res = subprocess.run(
         [sys.executable, "-m", "marketbus.cli", "up", "--port", str(free_port())],
-        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
     )
     assert res.returncode == 2
     lines = [line for line in res.stderr.splitlines() if line.strip()]

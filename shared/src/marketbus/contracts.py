@@ -150,3 +150,17 @@ class JobStatus(_Message):
     created_ts: EpochMs
     started_ts: EpochMs | None = None
     finished_ts: EpochMs | None = None
+
+
+WIRE_MODELS: dict[str, type[BaseModel]] = {
+    "Tick": Tick,
+    "Bar": Bar,
+    "Signal": Signal,
+    "Command": Command,
+    "JobStatus": JobStatus,
+}
+
+
+def json_schemas() -> dict[str, dict[str, object]]:
+    """The published JSON Schema of every wire message (shared/schemas/<Name>.schema.json)."""
+    return {name: model.model_json_schema() for name, model in WIRE_MODELS.items()}
