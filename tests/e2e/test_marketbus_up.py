@@ -33,7 +33,7 @@ def wait_for(predicate, timeout: float, what: str):
             value = predicate()
             if value:
                 return value
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+        except Exception as exc:
             last_exc = exc
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what} (last error: {last_exc!r})")
