@@ -22,7 +22,7 @@ class WeekdayCalendar:
     def is_trading_day(self, day: date) -> bool:
         return day.weekday() < 5 and day != date(2026, 10, 1)
 
-    def in_session(self, ts_ms: int) -> bool:
+    def is_in_session(self, ts_ms: int) -> bool:
         t = at(ts_ms)
         if not self.is_trading_day(t.date()):
             return False
@@ -33,7 +33,7 @@ class WeekdayCalendar:
         t = ts_ms
         while True:
             t += 60_000
-            if self.in_session(t):
+            if self.is_in_session(t):
                 return t
 
 

@@ -26,7 +26,7 @@ _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000}
 
 
 class Calendar(Protocol):
-    def in_session(self, ts_ms: int) -> bool: ...
+    def is_in_session(self, ts_ms: int) -> bool: ...
     def next_session_open(self, ts_ms: int) -> int: ...
     def is_trading_day(self, day: date) -> bool: ...
 
@@ -45,7 +45,7 @@ class Every:
         if not self.in_session:
             return t
         for _ in range(10_000):
-            if cal.in_session(t):
+            if cal.is_in_session(t):
                 return t
             opened = cal.next_session_open(t)
             t = -(-opened // self.interval_ms) * self.interval_ms  # first slot at/after the open

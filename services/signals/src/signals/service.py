@@ -28,7 +28,7 @@ from marketbus.wire import encode
 from signals.commands import CommandHandler, queued_job
 from signals.consumer import BarProcessor, Reclaimer
 from signals.scan import Scanner
-from signals.scheduler import Schedule, parse_schedule
+from signals.scheduler import Calendar, Schedule, parse_schedule
 from signals.store import SignalStore, now_ms
 from signals.strategies import build_strategies
 
@@ -176,7 +176,7 @@ class SignalsService:
             await asyncio.sleep(seconds)
 
     async def _schedule_loop(self) -> None:
-        cal = sessions.calendar()
+        cal: Calendar = sessions  # type: ignore[assignment]
         state = self.keys.scheduler_state
         while True:
             try:
