@@ -5,6 +5,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,10 +29,15 @@ def test_compose_file_is_valid_and_exposes_only_the_gateway() -> None:
         env={"PATH": "/usr/bin:/bin:/usr/local/bin", "MARKETBUS_API_TOKEN": ""},
     )
     assert res.returncode == 0, res.stderr
-    rendered = res.stdout
-    assert rendered.count("published") + rendered.count(":8000") >= 1
-    for service in ("redis", "quotes", "signals", "gateway"):
-        assert f"  {service}:" in rendered
+    services = yaml.safe_load(res.stdout)["services"]
+    assert set(services) == {"redis", "quotes", "signals", "gateway"}
+    exposed = {name for name, svc in services.items() if svc.get("ports")}
+    assert exposed == {"gateway"}
+    assert all(str(p).startswith("127.0.0.1:") or p.get("host_ip") == "127.0.0.1"
+               for p in services["gateway"]["ports"])
+    assert services["redis"]["healthcheck"]["test"]
+    assert "--appendonly" in services["redis"]["command"]
+    assert services["gateway"]["environment"]["MARKETBUS_API_TOKEN"] == ""  # no default secret
 
 
 def test_each_service_image_installs_only_its_own_package() -> None:
