@@ -1,0 +1,133 @@
+"""Prometheus metrics: HTTP requests and latency (middleware), stream lengths, consumer-group lag,
+and the counters the services keep in Redis. One registry per app (tests build several apps)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.queries import stream_id_str
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from marketbus.keys import Keys
+
+STREAMING_PREFIX = "/api/stream/"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "gateway_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "gateway_http_request_duration_seconds",
+            "HTTP request latency (streaming responses excluded)",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+        self.sse_clients = Gauge("gateway_sse_clients", "open SSE connections", ["stream"], registry=r)
+        self.stream_length = Gauge(
+            "marketbus_stream_length", "entries in a stream (XLEN)", ["stream"], registry=r
+        )
+        self.group_lag = Gauge(
+            "marketbus_group_lag", "entries not yet read by a group", ["stream", "group"], registry=r
+        )
+        self.group_pending = Gauge(
+            "marketbus_group_pending", "delivered, not acknowledged", ["stream", "group"], registry=r
+        )
+        self.counter = Gauge("marketbus_counter", "counters the services keep in Redis", ["name"], registry=r)
+        self.heartbeat_age = Gauge(
+            "marketbus_heartbeat_age_seconds",
+            "seconds since a service's heartbeat",
+            ["service"],
+            registry=r,
+        )
+
+    async def render(self, redis: Redis, keys: Keys) -> bytes:
+        streams = {
+            "ticks": keys.ticks,
+            "bars": keys.bars,
+            "signals": keys.signals,
+            "commands": keys.commands,
+            "dlq": keys.dlq,
+        }
+        pipe = redis.pipeline(transaction=False)
+        for key in streams.values():
+            pipe.xlen(key)
+        pipe.hgetall(keys.metrics)
+        pipe.hgetall(keys.heartbeats)
+        *lengths, counters, beats = await pipe.execute()
+        for name, length in zip(streams, lengths, strict=True):
+            self.stream_length.labels(name).set(length)
+        for name, key in streams.items():
+            for group in await groups_of(redis, key):
+                gname = str(group.get("name", ""))
+                self.group_lag.labels(name, gname).set(_num(group.get("lag")))
+                self.group_pending.labels(name, gname).set(_num(group.get("pending")))
+        for field, value in counters.items():
+            self.counter.labels(stream_id_str(field)).set(_num(value))
+        now_ms = time.time() * 1000
+        for field, value in beats.items():
+            self.heartbeat_age.labels(stream_id_str(field)).set(max(0.0, (now_ms - _num(value)) / 1000))
+        return generate_latest(self.registry)
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value.decode() if isinstance(value, bytes) else value)
+    except (TypeError, ValueError, AttributeError):
+        return 0.0
+
+
+async def groups_of(redis: Redis, stream: str) -> list[dict[str, Any]]:
+    """XINFO GROUPS as dicts with str keys and values ([] when the stream does not exist)."""
+    from redis.exceptions import ResponseError
+
+    try:
+        raw = await redis.xinfo_groups(stream)
+    except ResponseError:
+        return []
+    out = []
+    for g in raw:
+        out.append(
+            {stream_id_str(k): (stream_id_str(v) if isinstance(v, bytes) else v) for k, v in g.items()}
+        )
+    return out
+
+
+class MetricsMiddleware:
+    """Counts every request by route template and status; times the non-streaming ones."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = scope.get("method", "GET")
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            if not route.startswith(STREAMING_PREFIX):
+                self.metrics.latency.labels(method, route).observe(time.perf_counter() - start)

@@ -1,0 +1,96 @@
+"""Pure pieces of the read side: stream ids, signal filters, the buy view's order, search."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from marketbus.contracts import CODE_RE, Security, Signal
+
+STREAM_ID_RE = re.compile(r"^\d{1,20}(-\d{1,20})?$")
+ETF = "ETF"
+
+
+def parse_stream_id(value: str) -> tuple[int, int]:
+    """``"1700000000000-3"`` -> ``(1700000000000, 3)``; a bare ms counts as ``ms-0``."""
+    if not STREAM_ID_RE.match(value):
+        raise ValueError(f"{value!r} is not a stream id like 1700000000000-0")
+    ms, _, seq = value.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def stream_id_str(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+@dataclass(frozen=True, slots=True)
+class SignalFilter:
+    strategy: str | None = None
+    side: str | None = None
+    code: str | None = None
+    market: str | None = None
+    period: str | None = None
+    since: int | None = None  # epoch ms; compared with created_ts
+
+    def matches(self, s: Signal) -> bool:
+        return (
+            (self.strategy is None or s.strategy == self.strategy)
+            and (self.side is None or s.side == self.side)
+            and (self.code is None or s.code == self.code)
+            and (self.market is None or s.market == self.market)
+            and (self.period is None or s.period == self.period)
+            and (self.since is None or s.created_ts >= self.since)
+        )
+
+
+def is_st(name: str) -> bool:
+    """Special-treatment names (ST, *ST, SST…): the old buy view left them out."""
+    return "ST" in name
+
+
+def buy_view(signals: Iterable[Signal]) -> list[Signal]:
+    """The old system's buy list: BUY only, no ST names, stocks before ETFs, then by confidence
+    (highest first), then by time (newest bar first, newest written first)."""
+    buys = [s for s in signals if s.side == "BUY" and not is_st(s.name)]
+    buys.sort(key=lambda s: (s.market == ETF, -s.confidence, -s.bar_ts, -s.created_ts, s.code))
+    return buys
+
+
+def search_securities(items: Iterable[Security], q: str, limit: int) -> list[Security]:
+    """Code prefix matches first (``5103`` or ``510300.S``), then name matches (case-folded,
+    Chinese included), each group ordered by code."""
+    needle = q.strip().casefold()
+    if not needle:
+        return []
+    by_code: list[Security] = []
+    by_name: list[Security] = []
+    for sec in items:
+        if sec.code.casefold().startswith(needle):
+            by_code.append(sec)
+        elif needle in sec.name.casefold():
+            by_name.append(sec)
+    by_code.sort(key=lambda s: s.code)
+    by_name.sort(key=lambda s: s.code)
+    return (by_code + by_name)[:limit]
+
+
+def parse_codes(raw: str, max_codes: int) -> list[str]:
+    """``"510300.SH, 159915.sz"`` -> ``["510300.SH", "159915.SZ"]`` (order kept, duplicates out).
+
+    Raises ValueError naming the first bad code, or when there are more than ``max_codes``.
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+    for part in raw.split(","):
+        code = part.strip().upper()
+        if not code:
+            continue
+        if not CODE_RE.match(code):
+            raise ValueError(f"{part.strip()!r} is not a code like 510300.SH")
+        if code not in seen:
+            seen.add(code)
+            out.append(code)
+    if len(out) > max_codes:
+        raise ValueError(f"at most {max_codes} codes per request, got {len(out)}")
+    return out

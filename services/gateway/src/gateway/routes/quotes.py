@@ -1,0 +1,51 @@
+"""Quotes: the latest snapshot per code, as the quotes service wrote it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from gateway import reads
+from gateway.deps import CtxDep
+from gateway.errors import invalid, not_found, responses
+from gateway.models import QuoteList
+from gateway.queries import ETF, parse_codes
+from gateway.routes.params import MAX_CODES, CodePath, CodesQuery
+from marketbus.contracts import Quote
+
+router = APIRouter(tags=["quotes"])
+
+
+@router.get("/api/etf/quotes", response_model=QuoteList, responses=responses(503))
+async def etf_quotes(ctx: CtxDep) -> QuoteList:
+    """Every ETF's latest quote, ordered by code."""
+    quotes = await reads.all_quotes(ctx.redis, ctx.keys)
+    return QuoteList(items=[q for q in quotes if q.market == ETF])
+
+
+@router.get("/api/stocks/quotes", response_model=QuoteList, responses=responses(422, 503))
+async def stock_quotes(ctx: CtxDep, codes: CodesQuery = None) -> QuoteList:
+    """The quotes of the given codes (any market); without `codes`, every stock (not ETFs)."""
+    if codes is None:
+        quotes = await reads.all_quotes(ctx.redis, ctx.keys)
+        return QuoteList(items=[q for q in quotes if q.market != ETF])
+    try:
+        wanted = parse_codes(codes, MAX_CODES)
+    except ValueError as exc:
+        raise invalid("codes", str(exc)) from None
+    found = await reads.quotes_of(ctx.redis, ctx.keys, wanted)
+    have = {q.code for q in found}
+    return QuoteList(items=found, missing=[c for c in wanted if c not in have])
+
+
+@router.get(
+    "/api/quotes/{code}",
+    response_model=Quote,
+    responses=responses(404, 422, 503),
+)
+async def quote(code: CodePath, ctx: CtxDep) -> Response:
+    """The latest quote of one code (404 when the code has no quote)."""
+    raw = await ctx.redis.hget(ctx.keys.snapshots, code)
+    if raw is None:
+        raise not_found(f"no quote for {code}: unknown code, or no tick yet")
+    return Response(content=raw, media_type="application/json")

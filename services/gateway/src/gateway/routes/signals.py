@@ -1,0 +1,85 @@
+"""Signals: the stream (newest first, filtered, paged), the old buy view, strategies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from gateway import reads
+from gateway.deps import CtxDep
+from gateway.errors import not_found, responses
+from gateway.models import SignalList, StrategyInfo, StrategyList
+from gateway.queries import SignalFilter, buy_view
+from gateway.routes.params import CodePath, CodeQuery, StreamIdQuery
+from marketbus.contracts import Period, Side
+
+router = APIRouter(tags=["signals"])
+
+StrategyQuery = Annotated[str | None, Query(max_length=64, description="strategy key, e.g. ma_cross")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many items")]
+
+
+@router.get("/api/signals", response_model=SignalList, responses=responses(422, 503))
+async def signals(
+    ctx: CtxDep,
+    strategy: StrategyQuery = None,
+    side: Annotated[Side | None, Query(description="BUY or SELL")] = None,
+    code: CodeQuery = None,
+    market: Annotated[str | None, Query(max_length=32, description="ETF or a board")] = None,
+    period: Annotated[Period | None, Query(description="bar period")] = None,
+    since: Annotated[
+        int | None, Query(ge=0, le=10**15, description="only signals written at or after (ms)")
+    ] = None,
+    cursor: StreamIdQuery = None,
+    limit: Limit = 100,
+) -> SignalList:
+    """Signals newest first. Page with `cursor` = the previous answer's `next_cursor`."""
+    flt = SignalFilter(strategy, side, code, market, period, since)
+    items, nxt = await reads.signals_page(ctx.redis, ctx.keys, flt, limit, cursor)
+    return SignalList(items=items, next_cursor=nxt)
+
+
+@router.get("/api/signals/buy", response_model=SignalList, responses=responses(422, 503))
+async def buy_signals(
+    ctx: CtxDep,
+    strategy: StrategyQuery = None,
+    period: Annotated[Period | None, Query(description="bar period")] = None,
+    limit: Limit = 100,
+) -> SignalList:
+    """The old system's buy list: the latest BUY per code and strategy, ST names left out,
+    stocks before ETFs, then by confidence (highest first), then time (newest first)."""
+    latest = await reads.latest_signals(ctx.redis, ctx.keys)
+    flt = SignalFilter(strategy=strategy, period=period)
+    return SignalList(items=buy_view(s for s in latest if flt.matches(s))[:limit])
+
+
+@router.get("/api/signals/{code}", response_model=SignalList, responses=responses(404, 422, 503))
+async def signals_of(
+    code: CodePath,
+    ctx: CtxDep,
+    strategy: StrategyQuery = None,
+    side: Annotated[Side | None, Query(description="BUY or SELL")] = None,
+    cursor: StreamIdQuery = None,
+    limit: Limit = 100,
+) -> SignalList:
+    """The signals of one code, newest first (404 for a code nobody knows)."""
+    flt = SignalFilter(strategy=strategy, side=side, code=code)
+    items, nxt = await reads.signals_page(ctx.redis, ctx.keys, flt, limit, cursor)
+    if not items and not await reads.code_known(ctx.redis, ctx.keys, code):
+        raise not_found(f"unknown code {code}")
+    return SignalList(items=items, next_cursor=nxt)
+
+
+@router.get("/api/strategies", response_model=StrategyList, responses=responses(503))
+async def strategies(ctx: CtxDep) -> StrategyList:
+    """The strategies the signals service runs, with their parameters."""
+    raw = await ctx.redis.hvals(ctx.keys.strategies)
+    items = []
+    for value in raw:
+        try:
+            items.append(StrategyInfo.model_validate_json(value))
+        except ValueError:
+            continue
+    items.sort(key=lambda s: s.key)
+    return StrategyList(items=items)
