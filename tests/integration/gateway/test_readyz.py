@@ -1,0 +1,60 @@
+"""/readyz: 503 with a reason until the signals group exists; the password never shows; a gateway
+without a token refuses the trigger with 503 and says how to enable it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from marketbus.keys import SIGNALS_GROUP
+from marketbus.server import free_port
+
+from .conftest import TOKEN, Gateway, start_gateway, stop_gateway
+
+SECRET = "hunter2secret"
+
+
+@pytest.fixture(scope="module")
+def down_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """No server listens at this URL (with a password in it), and no token is configured."""
+    url = f"redis://:{SECRET}@127.0.0.1:{free_port()}/0"
+    gw = start_gateway(url, "gdown", str(tmp_path_factory.mktemp("down")), token=None)
+    try:
+        yield gw
+    finally:
+        stop_gateway(gw)
+
+
+def test_not_ready_until_the_group_exists(gateway: Gateway, sync_redis: redis.Redis) -> None:
+    with gateway.client() as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503
+        assert SIGNALS_GROUP in r.json()["reason"]
+        sync_redis.xgroup_create(gateway.keys.bars, SIGNALS_GROUP, id="0", mkstream=True)
+        r = c.get("/readyz")
+        assert r.status_code == 200 and r.json()["reason"] is None
+
+
+def test_unreachable_server_is_503_and_password_redacted(down_gateway: Gateway) -> None:
+    with down_gateway.client() as c:
+        assert c.get("/healthz").status_code == 200
+        r = c.get("/readyz")
+        assert r.status_code == 503
+        assert SECRET not in r.text
+        assert "***" in r.json()["redis"]
+        r = c.get("/api/etf/quotes")
+        assert r.status_code == 503 and SECRET not in r.text
+    assert SECRET not in down_gateway.log()
+
+
+def test_no_token_configured_is_503(down_gateway: Gateway) -> None:
+    with down_gateway.client() as c:
+        r = c.post(
+            "/api/scheduler/trigger",
+            json={"task_type": "calc_signals"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert r.status_code == 503
+        assert "MARKETBUS_API_TOKEN" in r.json()["message"]
