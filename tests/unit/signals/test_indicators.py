@@ -1,0 +1,199 @@
+"""Every vectorised indicator against TA-Lib (the oracle) code by code, on padded random data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import talib
+
+from signals import indicators as ind
+
+from ._data import random_bars
+
+T, N = 90, 300
+
+
+@pytest.fixture(scope="module")
+def bars() -> tuple[dict[str, np.ndarray], np.ndarray]:
+    return random_bars(np.random.default_rng(7), T, N)
+
+
+def check_per_code(mine: np.ndarray, n_valid: np.ndarray, ref) -> None:  # type: ignore[no-untyped-def]
+    """Column j of ``mine`` equals ``ref(j, first)`` on the code's unpadded series."""
+    assert mine.shape == (T, N)
+    for j in range(N):
+        first = T - n_valid[j]
+        expected = np.full(T, np.nan)
+        if n_valid[j]:
+            expected[first:] = ref(j, first)
+        got = mine[:, j]
+        assert np.array_equal(np.isnan(got), np.isnan(expected)), f"NaN positions, code {j}"
+        ok = ~np.isnan(got)
+        assert np.allclose(got[ok], expected[ok], rtol=1e-9, atol=0), f"values, code {j}"
+
+
+def test_padding_variety(bars) -> None:  # type: ignore[no-untyped-def]
+    _, n_valid = bars
+    assert (n_valid == T).sum() > 50 and (n_valid < 20).sum() > 5 and (n_valid == 0).any()
+
+
+@pytest.mark.parametrize("n", [1, 5, 20])
+def test_sma(bars, n: int) -> None:  # type: ignore[no-untyped-def]
+    f, nv = bars
+    for field in ("close", "volume"):
+        x = f[field]
+        check_per_code(ind.sma(x, n), nv, lambda j, s: talib.SMA(x[s:, j], n))  # noqa: B023
+
+
+def test_sma_is_bit_identical_to_talib(bars) -> None:  # type: ignore[no-untyped-def]
+    """TA_SMA has no CPU-specific build; its running total is replayed exactly."""
+    f, nv = bars
+    mine = ind.sma(f["close"], 20)
+    for j in np.flatnonzero(nv):
+        s = T - nv[j]
+        assert np.array_equal(mine[s:, j], talib.SMA(f["close"][s:, j], 20), equal_nan=True)
+
+
+@pytest.mark.parametrize("n", [2, 12, 26])
+def test_ema(bars, n: int) -> None:  # type: ignore[no-untyped-def]
+    f, nv = bars
+    x = f["close"]
+    check_per_code(ind.ema(x, n), nv, lambda j, s: talib.EMA(x[s:, j], n))
+
+
+@pytest.mark.parametrize("params", [(12, 26, 9), (5, 10, 3), (26, 12, 9)])
+def test_macd(bars, params) -> None:  # type: ignore[no-untyped-def]
+    f, nv = bars
+    x = f["close"]
+    mine = ind.macd(x, *params)
+    for k in range(3):
+        check_per_code(mine[k], nv, lambda j, s: talib.MACD(x[s:, j], *params)[k])  # noqa: B023
+
+
+@pytest.mark.parametrize("n", [14, 6])
+def test_rsi(bars, n: int) -> None:  # type: ignore[no-untyped-def]
+    f, nv = bars
+    x = f["close"]
+    check_per_code(ind.rsi(x, n), nv, lambda j, s: talib.RSI(x[s:, j], n))
+
+
+def test_rsi_flat_series_is_zero_like_talib() -> None:
+    x = np.full(30, 5.0)
+    assert np.array_equal(ind.rsi(x, 14), talib.RSI(x, 14), equal_nan=True)
+
+
+@pytest.mark.parametrize("params", [(20, 2.0, 2.0), (10, 1.5, 2.5), (20, 1.0, 1.0)])
+def test_bbands(bars, params) -> None:  # type: ignore[no-untyped-def]
+    f, nv = bars
+    x = f["close"]
+    mine = ind.bbands(x, *params)
+    for k in range(3):
+        check_per_code(mine[k], nv, lambda j, s: talib.BBANDS(x[s:, j], *params)[k])  # noqa: B023
+
+
+def test_bbands_flat_series_has_zero_width() -> None:
+    x = np.full(30, 3.3)
+    up, mid, lo = ind.bbands(x, 20)
+    ref = talib.BBANDS(x, 20, 2, 2)
+    assert np.array_equal(up, ref[0], equal_nan=True) and np.array_equal(lo, ref[2], equal_nan=True)
+
+
+@pytest.mark.parametrize("n", [18, 5, 2])
+def test_linearreg(bars, n: int) -> None:  # type: ignore[no-untyped-def]
+    f, nv = bars
+    x = f["close"]
+    check_per_code(ind.linearreg(x, n), nv, lambda j, s: talib.LINEARREG(x[s:, j], n))
+
+
+def test_linearreg_constant_window_has_zero_slope_change() -> None:
+    """A flat stretch gives exactly the same value on every bar (no rounding noise)."""
+    x = np.r_[np.linspace(10, 12, 30), np.full(40, 11.37)]
+    lr = ind.linearreg(x, 18)
+    assert np.all(np.diff(lr[48:]) == 0.0)
+
+
+@pytest.mark.parametrize("n", [2, 9, 11, 16])
+def test_rolling_max_min(bars, n: int) -> None:  # type: ignore[no-untyped-def]
+    f, nv = bars
+    h, lo = f["high"], f["low"]
+    check_per_code(ind.rolling_max(h, n), nv, lambda j, s: talib.MAX(h[s:, j], n))
+    check_per_code(ind.rolling_min(lo, n), nv, lambda j, s: talib.MIN(lo[s:, j], n))
+
+
+@pytest.mark.parametrize("n", [2, 36])
+def test_ema0_is_pandas_ewm(bars, n: int) -> None:  # type: ignore[no-untyped-def]
+    f, nv = bars
+    x = f["close"]
+    check_per_code(
+        ind.ema0(x, n),
+        nv,
+        lambda j, s: pd.Series(x[s:, j]).ewm(span=n, adjust=False).mean().to_numpy(),
+    )
+
+
+def kdj_reference(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n=9, m1=3, m2=3):  # type: ignore[no-untyped-def]
+    """Literal loops over one code (STRATEGIES.md)."""
+    size = len(c)
+    K, D = np.full(size, np.nan), np.full(size, np.nan)
+    k = d = 50.0
+    for i in range(n - 1, size):
+        hh, ll = max(h[i - n + 1 : i + 1]), min(lo[i - n + 1 : i + 1])
+        rsv = 50.0 if hh == ll else (c[i] - ll) / (hh - ll) * 100
+        k = (m1 - 1) / m1 * k + 1 / m1 * rsv
+        d = (m2 - 1) / m2 * d + 1 / m2 * k
+        K[i], D[i] = k, d
+    return K, D, 3 * K - 2 * D
+
+
+def test_kdj_against_literal_loop(bars) -> None:  # type: ignore[no-untyped-def]
+    f, nv = bars
+    h, lo, c = f["high"], f["low"], f["close"]
+    mine = ind.kdj(h, lo, c)
+    for k in range(3):
+        check_per_code(
+            mine[k], nv, lambda j, s: kdj_reference(h[s:, j], lo[s:, j], c[s:, j])[k]  # noqa: B023
+        )
+
+
+def test_kdj_worked_by_hand() -> None:
+    """n=3, m1=m2=3 on five bars, values worked out on paper."""
+    h = np.array([10.0, 12.0, 11.0, 13.0, 13.0])
+    lo = np.array([8.0, 9.0, 9.0, 10.0, 13.0])
+    c = np.array([9.0, 11.0, 10.0, 12.0, 13.0])
+    K, D, J = ind.kdj(h, lo, c, 3, 3, 3)
+    # bar 2: HHV 12, LLV 8, RSV = (10-8)/4*100 = 50 -> K = 50, D = 50
+    # bar 3: HHV 13, LLV 9, RSV = 75 -> K = 100/3+25 = 58.333.., D = 100/3 + 58.333../3
+    # bar 4: HHV 13, LLV 9, RSV = 100 -> K = 2/3*58.333.. + 100/3
+    assert np.isnan(K[:2]).all() and np.isnan(D[:2]).all()
+    assert K[2] == pytest.approx(50) and D[2] == pytest.approx(50)
+    assert K[3] == pytest.approx(175 / 3) and D[3] == pytest.approx(100 / 3 + 175 / 9)
+    assert K[4] == pytest.approx(2 / 3 * 175 / 3 + 100 / 3)
+    assert J[4] == pytest.approx(3 * K[4] - 2 * D[4])
+
+
+def test_kdj_zero_range_gives_rsv_50() -> None:
+    x = np.full(12, 4.0)
+    K, D, _ = ind.kdj(x, x, x)
+    assert np.allclose(K[8:], 50.0) and np.allclose(D[8:], 50.0)
+
+
+def test_one_d_input_and_short_series() -> None:
+    x = np.array([1.0, 2.0, 3.0])
+    assert np.isnan(ind.sma(x, 5)).all() and ind.sma(x, 5).shape == (3,)
+    assert np.isnan(ind.macd(x)[0]).all()
+    assert np.isnan(ind.rsi(x)).all()
+    assert np.isnan(ind.linearreg(x, 18)).all()
+    assert np.isnan(ind.kdj(x, x, x)[0]).all()
+
+
+def test_columns_are_independent(bars) -> None:  # type: ignore[no-untyped-def]
+    """A column's result does not depend on the other columns nor on extra NaN padding."""
+    f, _ = bars
+    x = f["close"]
+    full = ind.macd(x)[1]
+    for j in (0, 5, 17):
+        alone = ind.macd(x[:, j : j + 1])[1]
+        assert np.array_equal(alone[:, 0], full[:, j], equal_nan=True)
+        padded = np.vstack([np.full((7, 1), np.nan), x[:, j : j + 1]])
+        assert np.array_equal(ind.macd(padded)[1][7:, 0], full[:, j], equal_nan=True)
