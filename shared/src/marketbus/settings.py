@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     bars_maxlen: int = Field(default=100_000, gt=0, description="Approximate cap of mb:bars.")
     signals_maxlen: int = Field(default=50_000, gt=0, description="Approximate cap of mb:signals.")
     dlq_maxlen: int = Field(default=10_000, gt=0, description="Approximate cap of mb:dlq.")
+    commands_maxlen: int = Field(default=10_000, gt=0, description="Approximate cap of mb:commands.")
     trend_max_bars: int = Field(
         default=500, ge=250, description="Bars kept per code and period in the trend series."
     )
@@ -83,6 +84,12 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         default=None,
         description="Bearer token for POST /api/scheduler/trigger. No default: unset disables it.",
+    )
+    trigger_rate_per_minute: float = Field(
+        default=30.0, gt=0, description="Scan triggers allowed per client per minute (then 429)."
+    )
+    ready_max_lag: int = Field(
+        default=10_000, ge=0, description="/readyz fails when the signals group lags more bars."
     )
     sse_quote_rate: float = Field(
         default=4.0, gt=0, description="Quote SSE events per code per second (coalesced)."

@@ -25,8 +25,6 @@ from marketbus.trend import TrendStore
 log = logging.getLogger("gateway")
 
 MAX_BODY_BYTES = 16 * 1024
-TRIGGERS_PER_MINUTE = 30
-COMMANDS_MAXLEN = 10_000
 TRIGGER_BURST = 10
 
 
@@ -64,10 +62,10 @@ def create_app(settings: Settings) -> FastAPI:
         redis = connect(settings.redis_url)
         broker = make_broker(settings.redis_url)
         broker_client = await broker.connect()
-        maxlen = int(getattr(settings, "commands_maxlen", COMMANDS_MAXLEN))
+        maxlen = settings.commands_maxlen
         signal_hub = SignalHub(redis, keys.signals)
         quote_hub = QuoteHub(redis, keys.ticks, keys.snapshots, settings.sse_quote_rate)
-        rate = float(getattr(settings, "trigger_rate_per_minute", TRIGGERS_PER_MINUTE))
+        rate = settings.trigger_rate_per_minute
         app.state.ctx = Ctx(
             settings=settings,
             keys=keys,

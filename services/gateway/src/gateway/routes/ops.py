@@ -14,8 +14,6 @@ from marketbus.redis import redact
 
 router = APIRouter(tags=["ops"])
 
-READY_MAX_LAG = 10_000
-
 
 @router.get("/healthz", response_model=Health)
 async def healthz() -> Health:
@@ -32,7 +30,7 @@ async def readyz(ctx: CtxDep) -> JSONResponse:
     """Ready when the server answers, the consumer group `signals` exists on the bars stream and
     its lag is below the threshold."""
     url = redact(ctx.settings.redis_url or "")
-    max_lag = int(getattr(ctx.settings, "ready_max_lag", READY_MAX_LAG))
+    max_lag = ctx.settings.ready_max_lag
     checks: dict[str, object] = {}
     reason: str | None = None
     try:
