@@ -31,9 +31,7 @@ def random_bars(
     spikes = rng.random((T, N)) < 0.04
     volume[spikes] *= rng.uniform(2, 6, spikes.sum())
     volume[-1, rng.random(N) < 0.25] *= 3  # make volume_surge fire at the last bar sometimes
-    n_valid = np.where(
-        rng.random(N) < 0.5, T, rng.integers(min_valid, T + 1, N)
-    ).astype(np.int64)
+    n_valid = np.where(rng.random(N) < 0.5, T, rng.integers(min_valid, T + 1, N)).astype(np.int64)
     if min_valid == 0:
         n_valid[rng.random(N) < 0.01] = 0  # codes with no bar at all
     fields = {"open": open_, "high": high, "low": low, "close": close, "volume": volume}

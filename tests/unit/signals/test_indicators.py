@@ -94,7 +94,7 @@ def test_bbands(bars, params) -> None:  # type: ignore[no-untyped-def]
 
 def test_bbands_flat_series_has_zero_width() -> None:
     x = np.full(30, 3.3)
-    up, mid, lo = ind.bbands(x, 20)
+    up, _, lo = ind.bbands(x, 20)
     ref = talib.BBANDS(x, 20, 2, 2)
     assert np.array_equal(up, ref[0], equal_nan=True) and np.array_equal(lo, ref[2], equal_nan=True)
 
@@ -152,7 +152,9 @@ def test_kdj_against_literal_loop(bars) -> None:  # type: ignore[no-untyped-def]
     mine = ind.kdj(h, lo, c)
     for k in range(3):
         check_per_code(
-            mine[k], nv, lambda j, s: kdj_reference(h[s:, j], lo[s:, j], c[s:, j])[k]  # noqa: B023
+            mine[k],
+            nv,
+            lambda j, s: kdj_reference(h[s:, j], lo[s:, j], c[s:, j])[k],  # noqa: B023
         )
 
 

@@ -68,6 +68,8 @@ Array = np.ndarray
 
 def first_valid(x: Array) -> Array:
     """Row of the first non-NaN value per column; ``T`` for an all-NaN column."""
+    if x.shape[0] == 0:
+        return np.zeros(x.shape[1], dtype=np.int64)
     finite = ~np.isnan(x)
     first = np.argmax(finite, axis=0)
     return np.where(finite.any(axis=0), first, x.shape[0])
@@ -105,7 +107,10 @@ def _run(
 ) -> tuple[Array, ...]:
     """Apply a left-aligned kernel to front-padded inputs (2-D or 1-D) and pad the outputs back."""
     one_d = inputs[0].ndim == 1
-    arrs = tuple(np.asarray(a, dtype=np.float64).reshape(a.shape[0], -1) for a in inputs)
+    arrs = tuple(
+        np.asarray(a, dtype=np.float64).reshape(-1, 1) if one_d else np.asarray(a, dtype=np.float64)
+        for a in inputs
+    )
     if left_aligned:
         outs = kernel(*arrs)
     else:
@@ -134,7 +139,7 @@ def _sma_k(x: Array, n: int) -> Array:
     """TA_INT_SMA: a running total, first output at row n-1."""
     T, N = x.shape
     out = _nan_head(T, N, n - 1)
-    if T < n:
+    if n > T:
         return out
     total = np.zeros(N)
     for i in range(n - 1):
@@ -195,7 +200,7 @@ def _rsi_k(x: Array, n: int) -> Array:
     """TA_RSI (Wilder smoothing, no MetaStock compatibility), first output at row n."""
     T, N = x.shape
     out = _nan_head(T, N, n)
-    if T <= n:
+    if n >= T:
         return out
     gain = np.zeros(N)
     loss = np.zeros(N)
@@ -233,7 +238,7 @@ def _bb_parts(x: Array, n: int) -> tuple[Array, Array]:
     mid = _sma_k(x, n)
     T, N = x.shape
     var = _nan_head(T, N, n - 1)
-    if T < n:
+    if n > T:
         return mid, var
     total2 = np.zeros(N)
     sq = np.empty(N)
@@ -279,7 +284,7 @@ def _linearreg_k(x: Array, n: int) -> Array:
     exactly the same value on every row (its slope difference is exactly 0)."""
     T, N = x.shape
     out = _nan_head(T, N, n - 1)
-    if T < n:
+    if n > T:
         return out
     w = _linearreg_weights(n)
     tmp = np.empty((_ROWS, N))
@@ -299,7 +304,7 @@ def _rolling_k(x: Array, n: int, fn: np.ufunc) -> Array:
     overlapping windows of P rows cover n. A window touching NaN gives NaN."""
     T, N = x.shape
     out = _nan_head(T, N, n - 1)
-    if T < n:
+    if n > T:
         return out
     level, p = x, 1
     while 2 * p <= n:
@@ -330,14 +335,12 @@ def _ema0_k(x: Array, n: int) -> Array:
     return out
 
 
-def _kdj_k(
-    high: Array, low: Array, close: Array, n: int, m1: int, m2: int
-) -> tuple[Array, Array, Array]:
+def _kdj_k(high: Array, low: Array, close: Array, n: int, m1: int, m2: int) -> tuple[Array, Array, Array]:
     """KDJ as STRATEGIES.md defines it; NaN before the first RSV (row n-1)."""
     T, N = close.shape
     k_out = _nan_head(T, N, n - 1)
     d_out = _nan_head(T, N, n - 1)
-    if T < n:
+    if n > T:
         return k_out, d_out, k_out.copy()
     hh = _rolling_k(high, n, np.maximum)[n - 1 :]
     ll = _rolling_k(low, n, np.minimum)[n - 1 :]
@@ -437,7 +440,5 @@ def kdj(
     ``K = D = 50`` before the first RSV, then ``K = (m1-1)/m1*K + RSV/m1``,
     ``D = (m2-1)/m2*D + K/m2``, ``J = 3K - 2D``. NaN where no RSV exists yet.
     """
-    k, d, j = _run(
-        lambda h, lo, c: _kdj_k(h, lo, c, n, m1, m2), (high, low, close), left_aligned
-    )
+    k, d, j = _run(lambda h, lo, c: _kdj_k(h, lo, c, n, m1, m2), (high, low, close), left_aligned)
     return k, d, j

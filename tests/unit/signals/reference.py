@@ -1,0 +1,199 @@
+"""Straightforward reference strategies: one code at a time, plain Python loops and TA-Lib,
+following STRATEGIES.md literally. Each returns (side, price) for the last bar of one unpadded
+series; side 1 BUY, -1 SELL, 0 nothing; price NaN when nothing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import talib
+
+NAN = math.nan
+
+
+def xover(a, b, t) -> bool:  # type: ignore[no-untyped-def]
+    return bool(a[t - 1] <= b[t - 1] and a[t] > b[t])
+
+
+def xunder(a, b, t) -> bool:  # type: ignore[no-untyped-def]
+    return bool(a[t - 1] >= b[t - 1] and a[t] < b[t])
+
+
+def cross_side(a, b, c, min_bars) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    t = len(c) - 1
+    if len(c) < min_bars:
+        return 0, NAN
+    if xover(a, b, t):
+        return 1, c[t]
+    if xunder(a, b, t):
+        return -1, c[t]
+    return 0, NAN
+
+
+def ema0(x, n):  # type: ignore[no-untyped-def]
+    k = 2 / (n + 1)
+    e = [x[0]]
+    for i in range(1, len(x)):
+        e.append(k * x[i] + (1 - k) * e[-1])
+    return e
+
+
+def volume_wave(o, h, lo, c, v):  # type: ignore[no-untyped-def]
+    if len(c) < 40:
+        return 0, NAN
+    angel = ema0(c, 2)
+    lr = talib.LINEARREG(c, 18)
+    xsl = [0.0] * len(c)
+    for i in range(1, len(c)):
+        if not math.isnan(lr[i]) and not math.isnan(lr[i - 1]):
+            xsl[i] = lr[i] - lr[i - 1]
+    devil = ema0([c[i] + 20 * xsl[i] for i in range(len(c))], 36)
+    return cross_side(angel, devil, c, 40)
+
+
+def trend_levels(h, lo, L=5):  # type: ignore[no-untyped-def]
+    n = len(h)
+    hh = [None] * n
+    ll = [None] * n
+    for j in range(2 * L, n):
+        hh[j] = max(h[j - 2 * L : j + 1])
+        ll[j] = min(lo[j - 2 * L : j + 1])
+
+    def is_max(j: int) -> bool:
+        return j >= L and hh[j] is not None and h[j] == hh[j]
+
+    def is_min(j: int) -> bool:
+        return j >= L and ll[j] is not None and lo[j] == ll[j]
+
+    dir_up = False
+    last_high, last_low = h[0], lo[0]
+    LH, LL = [NAN] * n, [NAN] * n
+    for i in range(L, n):
+        j = i - L
+        if dir_up:
+            if is_min(j) and lo[j] < last_low:
+                last_low = lo[j]
+            if is_max(j) and h[j] > last_low:
+                last_high = h[j]
+                dir_up = False
+        else:
+            if is_max(j) and h[j] > last_high:
+                last_high = h[j]
+            if is_min(j) and lo[j] < last_high:
+                last_low = lo[j]
+                dir_up = True
+                if is_max(j) and h[j] > last_low:
+                    last_high = h[j]
+                    dir_up = False
+        LH[i], LL[i] = last_high, last_low
+    return LH, LL
+
+
+def trend_continuation(o, h, lo, c, v, L=5):  # type: ignore[no-untyped-def]
+    """(side, price, stop_loss, take_profit)."""
+    n = len(c)
+    if n < 2 * L + 1:
+        return 0, NAN, NAN, NAN
+    LH, LL = trend_levels(h, lo, L)
+
+    def recent_touch(i: int) -> bool:
+        if i < 10:
+            return False
+        for k in range(1, 10):
+            a, b = i - k, i - k - 1
+            if (lo[a] <= LL[a] and lo[b] > LL[b]) or (h[a] >= LH[a] and h[b] < LH[b]):
+                return True
+        return False
+
+    t = n - 1
+    if h[t] >= LH[t] and h[t - 1] < LH[t - 1] and not recent_touch(t):
+        price = LH[t]
+        stop = max(LL[t], price * 0.95)
+        return 1, price, stop, price + 1.5 * (price - stop)
+    if lo[t] <= LL[t] and lo[t - 1] > LL[t - 1] and not recent_touch(t):
+        return -1, LL[t], NAN, NAN
+    return 0, NAN, NAN, NAN
+
+
+def ma_cross(o, h, lo, c, v):  # type: ignore[no-untyped-def]
+    return cross_side(talib.SMA(c, 5), talib.SMA(c, 20), c, 21)
+
+
+def macd_cross(o, h, lo, c, v):  # type: ignore[no-untyped-def]
+    m, s, _ = talib.MACD(c, 12, 26, 9)
+    return cross_side(m, s, c, 35)
+
+
+def rsi_reversal(o, h, lo, c, v):  # type: ignore[no-untyped-def]
+    if len(c) < 16:
+        return 0, NAN
+    r, t = talib.RSI(c, 14), len(c) - 1
+    if r[t - 1] <= 30 < r[t]:
+        return 1, c[t]
+    if r[t - 1] >= 70 > r[t]:
+        return -1, c[t]
+    return 0, NAN
+
+
+def boll_breakout(o, h, lo, c, v):  # type: ignore[no-untyped-def]
+    if len(c) < 21:
+        return 0, NAN
+    up, _, low, t = *talib.BBANDS(c, 20, 2, 2), len(c) - 1
+    if xover(c, up, t):
+        return 1, c[t]
+    if xunder(c, low, t):
+        return -1, c[t]
+    return 0, NAN
+
+
+def kdj_cross(o, h, lo, c, v):  # type: ignore[no-untyped-def]
+    n = len(c)
+    if n < 10:
+        return 0, NAN
+    K, D = [50.0] * n, [50.0] * n
+    k = d = 50.0
+    for i in range(8, n):
+        hh, ll = max(h[i - 8 : i + 1]), min(lo[i - 8 : i + 1])
+        rsv = 50.0 if hh == ll else (c[i] - ll) / (hh - ll) * 100
+        k = 2 / 3 * k + 1 / 3 * rsv
+        d = 2 / 3 * d + 1 / 3 * k
+        K[i], D[i] = k, d
+    t = n - 1
+    if xover(K, D, t) and K[t] < 30:
+        return 1, c[t]
+    if xunder(K, D, t) and K[t] > 70:
+        return -1, c[t]
+    return 0, NAN
+
+
+def volume_surge(o, h, lo, c, v):  # type: ignore[no-untyped-def]
+    if len(c) < 21:
+        return 0, NAN
+    t = len(c) - 1
+    mean = sum(v[t - 20 : t]) / 20
+    if v[t] >= 2 * mean:
+        if c[t] >= 1.02 * c[t - 1]:
+            return 1, c[t]
+        if c[t] <= 0.98 * c[t - 1]:
+            return -1, c[t]
+    return 0, NAN
+
+
+REFERENCES = {
+    "volume_wave": volume_wave,
+    "trend_continuation": trend_continuation,
+    "ma_cross": ma_cross,
+    "macd_cross": macd_cross,
+    "rsi_reversal": rsi_reversal,
+    "boll_breakout": boll_breakout,
+    "kdj_cross": kdj_cross,
+    "volume_surge": volume_surge,
+}
+
+
+def series(fields: dict[str, np.ndarray], j: int, n_valid: int) -> list[np.ndarray]:
+    T = fields["close"].shape[0]
+    return [
+        np.ascontiguousarray(fields[k][T - n_valid :, j]) for k in ("open", "high", "low", "close", "volume")
+    ]

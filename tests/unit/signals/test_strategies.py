@@ -1,0 +1,332 @@
+"""Strategies: hand-built windows, a literal per-code reference on thousands of random windows,
+batch == one code at a time, confidence ordering, registry."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from signals.strategies import (
+    STRATEGIES,
+    WINDOW_BARS,
+    Window,
+    build_strategies,
+    evaluate_all,
+)
+from signals.strategies.trend_continuation import swing_levels
+
+from . import reference as ref
+from ._data import random_bars
+
+KEYS = list(STRATEGIES)
+
+
+def window(fields: dict[str, np.ndarray]) -> Window:
+    return Window(**{k: fields[k] for k in ("open", "high", "low", "close", "volume")})
+
+
+@pytest.fixture(scope="module")
+def scan() -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, object]]:
+    """3,000 random windows of 70 bars (random front padding) evaluated in one batch."""
+    fields, nv = random_bars(np.random.default_rng(2024), 70, 3000)
+    results = {s.key: h for s, h in evaluate_all(build_strategies(), window(fields))}
+    return fields, nv, results
+
+
+def test_registry() -> None:
+    assert KEYS == [
+        "volume_wave",
+        "trend_continuation",
+        "ma_cross",
+        "macd_cross",
+        "rsi_reversal",
+        "boll_breakout",
+        "kdj_cross",
+        "volume_surge",
+    ]
+    assert WINDOW_BARS == 250
+    names = {s.key: (s.name, s.min_bars) for s in build_strategies()}
+    assert names == {
+        "volume_wave": ("动量守恒", 40),
+        "trend_continuation": ("趋势延续", 11),
+        "ma_cross": ("均线金叉", 21),
+        "macd_cross": ("MACD金叉", 35),
+        "rsi_reversal": ("RSI反转", 16),
+        "boll_breakout": ("布林突破", 21),
+        "kdj_cross": ("KDJ金叉", 10),
+        "volume_surge": ("放量突破", 21),
+    }
+
+
+def test_describe_and_overrides() -> None:
+    s = {x.key: x for x in build_strategies({"ma_cross": {"fast": 10, "slow": 30}})}
+    d = s["ma_cross"].describe()
+    assert d["params"] == {"fast": 10, "slow": 30} and d["min_bars"] == 31
+    assert set(d) == {"key", "name", "min_bars", "params", "confidence"} and d["confidence"]
+    assert s["trend_continuation"].describe()["params"] == {
+        "L": 5,
+        "stop_loss_ratio": 0.05,
+        "reward_risk": 1.5,
+    }
+    with pytest.raises(ValueError):
+        build_strategies({"nope": {}})
+    with pytest.raises(ValueError):
+        build_strategies({"ma_cross": {"fastest": 3}})
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_matches_literal_reference(scan, key: str) -> None:  # type: ignore[no-untyped-def]
+    fields, nv, results = scan
+    hits = results[key]
+    fn = ref.REFERENCES[key]
+    sides = np.zeros(len(nv), dtype=np.int8)
+    for j in range(len(nv)):
+        if nv[j] == 0:
+            continue
+        got = fn(*ref.series(fields, j, int(nv[j])))
+        sides[j] = got[0]
+        if got[0]:
+            assert hits.price[j] == got[1], f"{key} price, code {j}"
+            if key == "trend_continuation":
+                assert np.array_equal([hits.stop_loss[j], hits.take_profit[j]], got[2:], equal_nan=True)
+    mismatch = np.flatnonzero(sides != hits.side)
+    assert mismatch.size == 0, f"{key}: codes {mismatch[:10]} ref {sides[mismatch[:10]]}"
+    # the comparison is not vacuous
+    assert (sides == 1).sum() >= 5 and (sides == -1).sum() >= 5, (key, np.bincount(sides + 1))
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_hits_are_well_formed(scan, key: str) -> None:  # type: ignore[no-untyped-def]
+    _, nv, results = scan
+    h = results[key]
+    fired = h.side != 0
+    assert h.side.dtype == np.int8
+    assert np.all((h.confidence[fired] >= 0) & (h.confidence[fired] <= 1))
+    assert np.all(h.confidence[~fired] == 0) and np.isnan(h.price[~fired]).all()
+    assert np.isfinite(h.price[fired]).all()
+    assert len(set(np.round(h.confidence[fired], 9))) > 1, "confidence is not a constant"
+    assert all(bool(r) == f for r, f in zip(h.reasons, fired, strict=True))
+    assert not fired[nv < STRATEGIES[key]().min_bars].any()
+
+
+def test_batch_equals_one_code_at_a_time(scan) -> None:  # type: ignore[no-untyped-def]
+    fields, nv, results = scan
+    strategies = build_strategies()
+    picks = list(np.flatnonzero(nv == 70)[:40]) + list(np.flatnonzero((nv < 70) & (nv > 0))[:60])
+    for j in picks:
+        # alone and unpadded, and alone with different padding
+        alone = {k: fields[k][70 - nv[j] :, j] for k in fields}
+        repadded = {k: np.r_[np.full(13, np.nan), a] for k, a in alone.items()}
+        for f in (alone, repadded):
+            for s, h in evaluate_all(strategies, window(f)):
+                full = results[s.key]
+                assert h.side[0] == full.side[j], (s.key, j)
+                assert np.array_equal(h.price[0], full.price[j], equal_nan=True)
+                assert h.confidence[0] == full.confidence[j]
+                assert h.reasons[0] == full.reasons[j]
+
+
+def test_short_and_empty_windows_give_nothing() -> None:
+    for T in (0, 1, 2, 5):
+        x = np.linspace(1, 2, T)
+        w = Window(x, x + 0.1, x - 0.1, x, np.ones(T))
+        for _, h in evaluate_all(build_strategies(), w):
+            assert h.side.tolist() == [0]
+    nan = np.full((30, 2), np.nan)
+    for _, h in evaluate_all(build_strategies(), Window(nan, nan, nan, nan, nan)):
+        assert h.side.tolist() == [0, 0]
+
+
+def test_from_time_major_and_n_valid() -> None:
+    from marketbus.trend import time_major
+
+    rows = [np.arange(7 * n, dtype=float).reshape(n, 7) + 1 for n in (3, 5, 0)]
+    w = Window.from_time_major(time_major(rows, 4))
+    assert w.close.shape == (4, 3) and w.n_valid.tolist() == [3, 4, 0]
+    assert np.array_equal(w.close[1:, 0], rows[0][:, 4])
+    one = Window.from_rows(rows[1])
+    assert one.close.shape == (5, 1) and one.n_valid.tolist() == [5]
+
+
+# --------------------------------------------------------------------------- hand-built windows
+
+
+def bars_from_close(close: list[float], volume: list[float] | None = None) -> Window:
+    c = np.asarray(close, dtype=float)
+    v = np.asarray(volume if volume is not None else [1000.0] * len(c), dtype=float)
+    return Window(c, c * 1.001, c * 0.999, c, v)
+
+
+def only(key: str, w: Window, **params: object):  # type: ignore[no-untyped-def]
+    s = STRATEGIES[key](dict(params))
+    return s.evaluate(w)
+
+
+def test_ma_cross_hand_built() -> None:
+    down = [20 - 0.1 * i for i in range(30)]
+    buy = only("ma_cross", bars_from_close([*down, 25.0]))
+    assert buy.side.tolist() == [1] and buy.price[0] == 25.0 and "crossed above" in buy.reasons[0]
+    up = [10 + 0.1 * i for i in range(30)]
+    assert only("ma_cross", bars_from_close([*up, 5.0])).side.tolist() == [-1]
+    assert only("ma_cross", bars_from_close(up)).side.tolist() == [0]
+    assert only("ma_cross", bars_from_close([10.0] * 40)).side.tolist() == [0]
+
+
+def test_ma_cross_tie_then_cross() -> None:
+    """Flat (SMA5 == SMA20 exactly) then a jump: cross_over's ``<=`` takes the tie."""
+    assert only("ma_cross", bars_from_close([10.0] * 25 + [10.5])).side.tolist() == [1]
+    assert only("ma_cross", bars_from_close([10.0] * 25 + [9.5])).side.tolist() == [-1]
+
+
+def test_macd_cross_hand_built() -> None:
+    down = [30 - 0.2 * i for i in range(50)]
+    assert only("macd_cross", bars_from_close([*down, 35.0])).side.tolist() == [1]
+    up = [10 + 0.2 * i for i in range(50)]
+    assert only("macd_cross", bars_from_close([*up, 5.0])).side.tolist() == [-1]
+    assert only("macd_cross", bars_from_close(up)).side.tolist() == [0]
+
+
+def test_rsi_reversal_hand_built() -> None:
+    down = [30 - 0.5 * i for i in range(20)]
+    assert only("rsi_reversal", bars_from_close([*down, 25.0])).side.tolist() == [1]
+    up = [10 + 0.5 * i for i in range(20)]
+    assert only("rsi_reversal", bars_from_close([*up, 14.0])).side.tolist() == [-1]
+    assert only("rsi_reversal", bars_from_close(up)).side.tolist() == [0]
+
+
+def test_boll_breakout_hand_built() -> None:
+    flat = [10.0 + 0.05 * (i % 2) for i in range(25)]
+    assert only("boll_breakout", bars_from_close([*flat, 11.0])).side.tolist() == [1]
+    assert only("boll_breakout", bars_from_close([*flat, 9.0])).side.tolist() == [-1]
+    assert only("boll_breakout", bars_from_close([*flat, 10.02])).side.tolist() == [0]
+
+
+def test_kdj_cross_hand_built() -> None:
+    down = [30 - 0.5 * i for i in range(20)]
+    assert only("kdj_cross", bars_from_close([*down, 21.0])).side.tolist() == [1]
+    up = [10 + 0.5 * i for i in range(20)]
+    assert only("kdj_cross", bars_from_close([*up, 19.0])).side.tolist() == [-1]
+    # a cross above 30 is not a buy
+    assert only("kdj_cross", bars_from_close([*up, 19.0, 25.0])).side.tolist() == [0]
+
+
+def test_volume_surge_hand_built() -> None:
+    c = [10.0] * 21
+    v = [1000.0] * 20
+    assert only("volume_surge", bars_from_close([*c, 10.2], [*v, 1000, 2000])).side.tolist() == [1]
+    assert only("volume_surge", bars_from_close([*c, 9.8], [*v, 1000, 2000])).side.tolist() == [-1]
+    # exactly 2x the mean and exactly +2% both count (>=)
+    assert only("volume_surge", bars_from_close([*c, 10.2], [*v, 1000, 1999])).side.tolist() == [0]
+    assert only("volume_surge", bars_from_close([*c, 10.1], [*v, 1000, 5000])).side.tolist() == [0]
+
+
+def test_volume_wave_hand_built() -> None:
+    flat = [10.0] * 50
+    buy = only("volume_wave", bars_from_close([*flat, 10.5]))
+    assert buy.side.tolist() == [1] and buy.price[0] == 10.5 and "angel" in buy.reasons[0]
+    assert only("volume_wave", bars_from_close([*flat, 9.5])).side.tolist() == [-1]
+    assert only("volume_wave", bars_from_close([12.34] * 80)).side.tolist() == [0]
+    # 39 bars: fewer than min_bars 40
+    assert only("volume_wave", bars_from_close([10.0] * 38 + [10.5])).side.tolist() == [0]
+
+
+def trend_window(highs: list[float]) -> tuple[Window, tuple]:  # type: ignore[type-arg]
+    hi = np.asarray(highs)
+    lo, c = hi - 0.4, hi - 0.1
+    return Window(c, hi, lo, c, np.full(len(c), 1000.0)), ref.trend_continuation(c, hi, lo, c, c)
+
+
+def test_trend_continuation_hand_built() -> None:
+    # down to a swing low, a rally to a swing high 11.6, then down through the swing level
+    falls = [12 - 0.2 * i for i in range(11)] + [10.2, 10.4, 10.6, 10.8, 11.0, 11.2, 11.4, 11.6]
+    w, expected = trend_window([*falls, 11.4, 11.1])
+    got = only("trend_continuation", w)
+    assert got.side[0] == 1 and got.price[0] == 11.0 and expected[:2] == (1, 11.0)
+    assert got.stop_loss[0] == expected[2] == max(10.0 - 0.4, 11.0 * 0.95)
+    assert got.take_profit[0] == expected[3] == 11.0 + 1.5 * (11.0 - got.stop_loss[0])
+    w, _ = trend_window([*falls, 11.4, 11.1, 10.8])  # a touch within 9 bars: nothing
+    assert only("trend_continuation", w).side.tolist() == [0]
+    rises = [10 + 0.2 * i for i in range(11)] + [11.8, 11.6, 11.4, 11.2, 11.0, 10.8, 10.6, 10.4]
+    w, expected = trend_window([*rises, 10.6, 10.9])
+    got = only("trend_continuation", w)
+    assert (got.side[0], got.price[0]) == expected[:2] == (-1, 10.6)
+    assert np.isnan(got.stop_loss[0]) and np.isnan(got.take_profit[0])
+
+
+def test_trend_levels_match_reference_over_whole_series() -> None:
+    """LH/LL on every bar (not just the last), including the 'still for the same j' rule."""
+    fields, nv = random_bars(np.random.default_rng(5), 120, 400, min_valid=1)
+    T = 120
+    from signals.indicators import left_align
+
+    start = T - nv
+    LH, LL = swing_levels(left_align(fields["high"], start), left_align(fields["low"], start), 5)
+    for j in range(400):
+        _, h, lo, _, _ = ref.series(fields, j, int(nv[j]))
+        rLH, rLL = ref.trend_levels(list(h), list(lo), 5)
+        assert np.array_equal(LH[: nv[j], j], rLH, equal_nan=True), j
+        assert np.array_equal(LL[: nv[j], j], rLL, equal_nan=True), j
+
+
+def test_same_j_rule_matters() -> None:
+    """A bar that is both the swing low and the swing high of its 2L+1 window (an outside bar
+    over a flat range) turns up and straight back down on the same j."""
+    hi = np.array([10.0] * 5 + [12.0] * 1 + [10.0] * 10)
+    lo = np.array([9.0] * 5 + [8.0] * 1 + [9.0] * 10)
+    # bar 5: high 12 is the window max, low 8 is the window min (only once j >= 2L; shift it)
+    hi = np.r_[np.full(6, 10.0), hi]
+    lo = np.r_[np.full(6, 9.0), lo]
+    LH, LL = swing_levels(hi.reshape(-1, 1), lo.reshape(-1, 1), 5)
+    rLH, rLL = ref.trend_levels(list(hi), list(lo), 5)
+    assert np.array_equal(LH[:, 0], rLH, equal_nan=True)
+    assert np.array_equal(LL[:, 0], rLL, equal_nan=True)
+    assert LH[-1, 0] == 12.0 and LL[-1, 0] == 8.0
+
+
+# --------------------------------------------------------------------------- confidence
+
+
+def conf(key: str, w: Window) -> float:
+    h = only(key, w)
+    assert h.side[0] != 0
+    return float(h.confidence[0])
+
+
+def test_cross_confidence_grows_with_gap_and_volume() -> None:
+    down = [20 - 0.1 * i for i in range(30)]
+    weak = bars_from_close([*down, 22.5])
+    strong = bars_from_close([*down, 24.0])
+    assert conf("ma_cross", strong) > conf("ma_cross", weak)
+    loud = bars_from_close([*down, 22.5], [1000.0] * 30 + [5000.0])
+    assert conf("ma_cross", loud) > conf("ma_cross", weak)
+    d2 = [30 - 0.2 * i for i in range(50)]
+    assert conf("macd_cross", bars_from_close([*d2, 36.0])) > conf("macd_cross", bars_from_close([*d2, 21.5]))
+    assert conf("volume_wave", bars_from_close([10.0] * 50 + [11.0])) > conf(
+        "volume_wave", bars_from_close([10.0] * 50 + [10.3])
+    )
+
+
+def test_other_confidences_order() -> None:
+    flat = [10.0 + 0.05 * (i % 2) for i in range(25)]
+    assert conf("boll_breakout", bars_from_close([*flat, 11.0])) > conf(
+        "boll_breakout", bars_from_close([*flat, 10.3])
+    )
+    down = [30 - 0.5 * i for i in range(20)]
+    assert conf("rsi_reversal", bars_from_close([*down, 26.0])) > conf(
+        "rsi_reversal", bars_from_close([*down, 24.0])
+    )
+    assert conf("kdj_cross", bars_from_close([*down, 21.0], [1000.0] * 20 + [4000.0])) > conf(
+        "kdj_cross", bars_from_close([*down, 21.0])
+    )
+    c, v = [10.0] * 21, [1000.0] * 20
+    assert conf("volume_surge", bars_from_close([*c, 10.8], [*v, 1000, 6000])) > conf(
+        "volume_surge", bars_from_close([*c, 10.2], [*v, 1000, 2000])
+    )
+
+
+def test_confidence_is_finite_with_zero_volume() -> None:
+    down = [20 - 0.1 * i for i in range(30)]
+    h = only("ma_cross", bars_from_close([*down, 23.0], [0.0] * 31))
+    assert h.side[0] == 1 and math.isfinite(h.confidence[0]) and 0 <= h.confidence[0] <= 1
