@@ -196,12 +196,14 @@ def _macd_k(x: Array, fast: int, slow: int, signal: int) -> tuple[Array, Array, 
     return line, sig, hist
 
 
-def _rsi_k(x: Array, n: int) -> Array:
-    """TA_RSI (Wilder smoothing, no MetaStock compatibility), first output at row n."""
+def _rsi_parts(x: Array, n: int) -> tuple[Array, Array]:
+    """TA_RSI's smoothed average gain and loss per row (Wilder, no MetaStock compatibility);
+    rows before n are NaN. :func:`rsi_from_parts` turns them into the RSI."""
     T, N = x.shape
-    out = _nan_head(T, N, n)
+    gains = _nan_head(T, N, n + 1)
+    losses = _nan_head(T, N, n + 1)
     if n >= T:
-        return out
+        return gains, losses
     gain = np.zeros(N)
     loss = np.zeros(N)
     d = np.empty(N)
@@ -210,8 +212,6 @@ def _rsi_k(x: Array, n: int) -> Array:
         np.subtract(x[i], x[i - 1], out=d)
         gain += np.maximum(d, 0.0, out=part)
         loss -= np.minimum(d, 0.0, out=part)
-    gains = np.empty((T, N))
-    losses = np.empty((T, N))
     np.divide(gain, n, out=gains[n])
     np.divide(loss, n, out=losses[n])
     for i in range(n + 1, T):
@@ -223,13 +223,20 @@ def _rsi_k(x: Array, n: int) -> Array:
         lo -= np.minimum(d, 0.0, out=part)
         g /= n
         lo /= n
-    g, lo = gains[n:], losses[n:]
-    total = g + lo
+    return gains, losses
+
+
+def rsi_from_parts(gain: Array, loss: Array) -> Array:
+    """``100 * gain / (gain + loss)``, 0 where the sum is zero by TA-Lib's test."""
+    total = gain + loss
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = 100.0 * (g / total)
+        r = 100.0 * (gain / total)
     r[(total > -_TA_EPSILON) & (total < _TA_EPSILON)] = 0.0
-    out[n:] = r
-    return out
+    return r
+
+
+def _rsi_k(x: Array, n: int) -> Array:
+    return rsi_from_parts(*_rsi_parts(x, n))
 
 
 def _bb_parts(x: Array, n: int) -> tuple[Array, Array]:
@@ -335,33 +342,38 @@ def _ema0_k(x: Array, n: int) -> Array:
     return out
 
 
-def _kdj_k(high: Array, low: Array, close: Array, n: int, m1: int, m2: int) -> tuple[Array, Array, Array]:
-    """KDJ as STRATEGIES.md defines it; NaN before the first RSV (row n-1)."""
+def _kd_k(high: Array, low: Array, close: Array, n: int, m1: int, m2: int) -> tuple[Array, Array]:
+    """K and D as STRATEGIES.md defines them; NaN before the first RSV (row n-1)."""
     T, N = close.shape
     k_out = _nan_head(T, N, n - 1)
     d_out = _nan_head(T, N, n - 1)
     if n > T:
-        return k_out, d_out, k_out.copy()
-    hh = _rolling_k(high, n, np.maximum)[n - 1 :]
-    ll = _rolling_k(low, n, np.minimum)[n - 1 :]
-    rng = hh - ll
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rsv = (close[n - 1 :] - ll) / rng * 100.0
-    rsv[rng == 0] = 50.0
+        return k_out, d_out
+    hh = _rolling_k(high, n, np.maximum)
+    ll = _rolling_k(low, n, np.minimum)
     ka, kb = (m1 - 1) / m1, 1 / m1
     da, db = (m2 - 1) / m2, 1 / m2
+    rng = np.empty(N)
+    rsv = np.empty(N)
+    flat = np.empty(N, dtype=bool)
     tmp = np.empty(N)
     k_prev: Array | float = 50.0
     d_prev: Array | float = 50.0
-    for i in range(n - 1, T):
-        k, d = k_out[i], d_out[i]
-        np.multiply(k_prev, ka, out=k)
-        k += np.multiply(rsv[i - n + 1], kb, out=tmp)
-        np.multiply(d_prev, da, out=d)
-        d += np.multiply(k, db, out=tmp)
-        k_prev, d_prev = k, d
-    j_out = 3.0 * k_out - 2.0 * d_out
-    return k_out, d_out, j_out
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for i in range(n - 1, T):
+            np.subtract(hh[i], ll[i], out=rng)
+            np.subtract(close[i], ll[i], out=rsv)
+            rsv /= rng
+            rsv *= 100.0
+            np.equal(rng, 0.0, out=flat)
+            rsv[flat] = 50.0
+            k, d = k_out[i], d_out[i]
+            np.multiply(k_prev, ka, out=k)
+            k += np.multiply(rsv, kb, out=tmp)
+            np.multiply(d_prev, da, out=d)
+            d += np.multiply(k, db, out=tmp)
+            k_prev, d_prev = k, d
+    return k_out, d_out
 
 
 # --------------------------------------------------------------------------- public functions
@@ -440,5 +452,5 @@ def kdj(
     ``K = D = 50`` before the first RSV, then ``K = (m1-1)/m1*K + RSV/m1``,
     ``D = (m2-1)/m2*D + K/m2``, ``J = 3K - 2D``. NaN where no RSV exists yet.
     """
-    k, d, j = _run(lambda h, lo, c: _kdj_k(h, lo, c, n, m1, m2), (high, low, close), left_aligned)
-    return k, d, j
+    k, d = _run(lambda h, lo, c: _kd_k(h, lo, c, n, m1, m2), (high, low, close), left_aligned)
+    return k, d, 3.0 * k - 2.0 * d

@@ -88,7 +88,13 @@ class Aligned:
     def __init__(self, w: Window) -> None:
         self._w = w
         self.T, self.N = w.shape
-        self.start = np.minimum(first_valid(w.close), self.T)
+        close = w.close
+        self.start = np.zeros(self.N, dtype=np.int64)
+        if self.T:
+            # fast path: only codes with NaN on the first row are padded
+            padded = np.flatnonzero(np.isnan(close[0]))
+            if padded.size:
+                self.start[padded] = first_valid(close[:, padded])
         self.n = (self.T - self.start).astype(np.int64)
         self.full = not self.start.any()
         self.last = np.maximum(self.n - 1, 0)

@@ -52,9 +52,9 @@ class KdjCross(Strategy[KdjCrossParams]):
     def evaluate(self, w: Window) -> Hits:
         a = w.aligned()
         p = self.params
-        k, d, _ = a.cached(
-            ("kdj", p.n, p.m1, p.m2),
-            lambda: ind.kdj(a.high, a.low, a.close, p.n, p.m1, p.m2, left_aligned=True),
+        k, d = a.cached(
+            ("kd", p.n, p.m1, p.m2),
+            lambda: ind._kd_k(a.high, a.low, a.close, p.n, p.m1, p.m2),
         )
         k0, k1, d0, d1 = a.at(k, 1), a.at(k), a.at(d, 1), a.at(d)
         buy = cross_over(k0, k1, d0, d1) & (k1 < p.buy_below)

@@ -46,8 +46,10 @@ class RsiReversal(Strategy[RsiReversalParams]):
     def evaluate(self, w: Window) -> Hits:
         a = w.aligned()
         p = self.params
-        r = a.cached(("rsi", p.period), lambda: ind.rsi(a.close, p.period, left_aligned=True))
-        r0, r1 = a.at(r, 1), a.at(r)
+        gain, loss = a.cached(("rsi", p.period), lambda: ind._rsi_parts(a.close, p.period))
+        # the RSI itself is only needed on the last two bars
+        r0 = ind.rsi_from_parts(a.at(gain, 1), a.at(loss, 1))
+        r1 = ind.rsi_from_parts(a.at(gain), a.at(loss))
         lo, hi = p.oversold, p.overbought
         buy = (r0 <= lo) & (lo < r1)
         sell = (r0 >= hi) & (hi > r1)
