@@ -1,0 +1,260 @@
+"""The quotes service: feed -> validate -> ticks stream, snapshots, bars, trend series.
+
+A thin I/O shell around pure parts (validation, aggregation). Each batch of ticks becomes one
+:class:`WritePlan` (pure), written in one pipeline: accepted ticks to ``keys.ticks``, rejected
+ones to ``keys.dlq`` with their reason, latest snapshot per code, every closed bar appended to its
+trend series *before* it is published on ``keys.bars`` (a consumer always finds the bar in the
+series), counters in ``keys.metrics``. A timer closes bars on time; a heartbeat marks liveness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from redis.exceptions import RedisError
+
+from marketbus import wire
+from marketbus.contracts import Bar, Tick
+from marketbus.keys import Keys
+from marketbus.settings import Settings
+from marketbus.trend import TrendStore
+from quotes.aggregate import BarAggregator
+from quotes.feeds.base import Feed
+from quotes.universe import Listing
+from quotes.validate import quote_json, reject_reason, tick_json
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = logging.getLogger("quotes")
+
+ADVANCE_EVERY = 0.1  # seconds between bar-closing checks
+HEARTBEAT_EVERY = 1.0
+STATS_EVERY = 10.0
+SERVICE_NAME = "quotes"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class WritePlan:
+    """Everything one batch writes, computed without I/O."""
+
+    ticks: list[dict[str, bytes]] = field(default_factory=list)
+    rejects: list[dict[str, bytes | str]] = field(default_factory=list)
+    snapshots: dict[str, bytes] = field(default_factory=dict)
+    bars: list[Bar] = field(default_factory=list)
+    counters: Counter[str] = field(default_factory=Counter)
+
+    def __bool__(self) -> bool:
+        return bool(self.ticks or self.rejects or self.bars or self.counters)
+
+
+@dataclass
+class Stats:
+    accepted: int = 0
+    rejected: int = 0
+    bars: int = 0
+    batches: int = 0
+    write_errors: int = 0
+
+
+class QuotesService:
+    def __init__(self, client: Redis, settings: Settings, listings: list[Listing], feed: Feed) -> None:
+        self.client = client
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self.store = TrendStore(client, self.keys, settings.trend_max_bars)
+        self.feed = feed
+        self.listings = {item.code: item for item in listings}
+        self.aggregator = BarAggregator()
+        self.last_ts: dict[str, int] = {}
+        self.stats = Stats()
+        self._lock = asyncio.Lock()
+        self._stats_t0 = time.monotonic()
+        self._stats_last = 0
+
+    # --- pure part ----------------------------------------------------------------------------
+
+    def plan(self, ticks: list[Tick]) -> WritePlan:
+        """Validate and aggregate a batch; what to write for it."""
+        plan = WritePlan()
+        listings, last_ts, aggregator = self.listings, self.last_ts, self.aggregator
+        latest: dict[str, Tick] = {}
+        stream = self.keys.ticks
+        for tick in ticks:
+            rejected = reject_reason(tick, listings, last_ts)
+            if rejected is not None:
+                reason, detail = rejected
+                plan.counters[f"ticks_rejected:{reason}"] += 1
+                plan.rejects.append(
+                    {"error": f"{reason}: {detail}", "stream": stream, "data": tick_json(tick)}
+                )
+                continue
+            last_ts[tick.code] = tick.ts
+            latest[tick.code] = tick
+            plan.ticks.append(wire.encode(tick))
+            plan.bars.extend(aggregator.add(tick))
+        for code, tick in latest.items():
+            plan.snapshots[code] = quote_json(tick, listings[code])
+        if plan.ticks:
+            plan.counters["ticks_accepted"] += len(plan.ticks)
+        if plan.bars:
+            plan.counters["bars_closed"] += len(plan.bars)
+        return plan
+
+    # --- I/O ----------------------------------------------------------------------------------
+
+    async def write(self, plan: WritePlan, attempts: int = 5) -> None:
+        """One pipeline for the whole plan; retried with backoff when the server fails."""
+        delay = 0.2
+        for attempt in range(1, attempts + 1):
+            try:
+                await self._execute(plan)
+                break
+            except RedisError as exc:
+                self.stats.write_errors += 1
+                if attempt == attempts:
+                    log.error("dropping a batch after %d failed writes: %s", attempts, exc)
+                    return
+                log.warning("write failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.stats.accepted += len(plan.ticks)
+        self.stats.rejected += len(plan.rejects)
+        self.stats.bars += len(plan.bars)
+
+    async def _execute(self, plan: WritePlan) -> None:
+        s, k = self.settings, self.keys
+        pipe = self.client.pipeline(transaction=False)
+        for fields in plan.ticks:
+            pipe.xadd(k.ticks, fields, maxlen=s.ticks_maxlen, approximate=True)  # type: ignore[arg-type]
+        for entry in plan.rejects:
+            pipe.xadd(k.dlq, entry, maxlen=s.dlq_maxlen, approximate=True)  # type: ignore[arg-type]
+        if plan.snapshots:
+            pipe.hset(k.snapshots, mapping=plan.snapshots)  # type: ignore[arg-type]
+        for bar in plan.bars:
+            await self.store.append_in(pipe, bar)  # queued before the bar is published
+            pipe.xadd(k.bars, wire.encode(bar), maxlen=s.bars_maxlen, approximate=True)
+        for name, count in plan.counters.items():
+            pipe.hincrby(k.metrics, name, count)
+        await pipe.execute()
+
+    async def process(self, ticks: list[Tick]) -> WritePlan:
+        """Handle one batch of ticks end to end."""
+        async with self._lock:
+            plan = self.plan(ticks)
+            await self.write(plan)
+            self.stats.batches += 1
+        return plan
+
+    async def close_bars(self, now: int | None = None) -> list[Bar]:
+        """Close the bars due at the feed's clock (or ``now``) and write them."""
+        async with self._lock:
+            bars = self.aggregator.advance(self.feed.now_ms() if now is None else now)
+            if bars:
+                await self.write(bars_plan(bars))
+        return bars
+
+    async def flush(self) -> list[Bar]:
+        """Close every open bar (shutdown) and write them."""
+        async with self._lock:
+            bars = self.aggregator.flush()
+            if bars:
+                await self.write(bars_plan(bars))
+        return bars
+
+    async def heartbeat(self) -> None:
+        await self.client.hset(self.keys.heartbeats, SERVICE_NAME, now_ms())
+
+    # --- loops --------------------------------------------------------------------------------
+
+    async def ingest(self, stop: asyncio.Event) -> None:
+        """Consume the feed until it ends or ``stop`` is set (never inside a write)."""
+        batches = aiter(self.feed)
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                nxt = asyncio.ensure_future(anext(batches))
+                done, _ = await asyncio.wait({nxt, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if nxt not in done:
+                    nxt.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await nxt
+                    break
+                try:
+                    batch = nxt.result()
+                except StopAsyncIteration:
+                    log.info("feed %s ended", self.feed.name)
+                    await self.close_bars(2**62)
+                    break
+                if batch:
+                    await self.process(batch)
+        finally:
+            stopping.cancel()
+            aclose = getattr(batches, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+
+    async def _every(self, seconds: float, action: str, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await getattr(self, action)()
+            except RedisError as exc:
+                log.warning("%s failed: %s", action, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
+
+    async def log_stats(self) -> None:
+        s = self.stats
+        elapsed = max(time.monotonic() - self._stats_t0, 1e-9)
+        rate = (s.accepted - self._stats_last) / elapsed
+        self._stats_t0, self._stats_last = time.monotonic(), s.accepted
+        log.info(
+            "ticks accepted=%d rejected=%d (%.0f/s) bars=%d open=%d market=%s",
+            s.accepted, s.rejected, rate, s.bars, len(self.aggregator.open_bars()),
+            _fmt_ms(self.feed.now_ms()),
+        )  # fmt: skip
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop``; then flush the open bars, as closed bars, and return."""
+        self._stats_t0, self._stats_last = time.monotonic(), 0
+        await self.heartbeat()
+        tasks = [
+            asyncio.create_task(self._every(ADVANCE_EVERY, "close_bars", stop), name="bars"),
+            asyncio.create_task(self._every(HEARTBEAT_EVERY, "heartbeat", stop), name="hb"),
+            asyncio.create_task(self._every(STATS_EVERY, "log_stats", stop), name="stats"),
+        ]
+        try:
+            await self.ingest(stop)
+            await stop.wait()  # a finite feed ended: keep the heartbeat going until told to stop
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            bars = await self.flush()
+            with contextlib.suppress(RedisError):
+                await self.heartbeat()
+            await self.feed.aclose()
+            log.info(
+                "stopped: %d ticks accepted, %d rejected, %d bars (%d flushed at shutdown)",
+                self.stats.accepted, self.stats.rejected, self.stats.bars, len(bars),
+            )  # fmt: skip
+
+
+def bars_plan(bars: list[Bar]) -> WritePlan:
+    return WritePlan(bars=bars, counters=Counter(bars_closed=len(bars)))
+
+
+def _fmt_ms(ts: int) -> str:
+    from marketbus.sessions import from_ms
+
+    return from_ms(ts).strftime("%Y-%m-%d %H:%M:%S") if 0 < ts < 2**42 else "-"
