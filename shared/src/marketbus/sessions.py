@@ -35,7 +35,8 @@ AFTERNOON_CLOSE = 15 * 60 * MINUTE_MS
 SESSIONS = ((MORNING_OPEN, MORNING_CLOSE), (AFTERNOON_OPEN, AFTERNOON_CLOSE))
 SESSION_MS = sum(close - open_ for open_, close in SESSIONS)  # 4 h of trading per day
 SESSION_END_GRACE_MS = 10_000
-"""A tick up to this long after 11:30:00 / 15:00:00 still belongs to the session's last bar."""
+"""A tick less than this long after 11:30:00 / 15:00:00 still belongs to the session's last bar
+(which closes at the session end plus this grace: a bar closing at C holds only ticks before C)."""
 
 PERIOD_MS = {"1m": MINUTE_MS, "5m": 5 * MINUTE_MS, "1d": DAY_MS}
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
@@ -234,14 +235,14 @@ def add_session_time(start_ms: int, session_ms: int) -> int:
 
 def minute_bucket(ts_ms: int) -> int | None:
     """Start (epoch ms) of the 1-minute bar a tick at ``ts_ms`` belongs to, or None when the
-    tick is outside every session (and its grace) or on a non-trading day."""
+    tick is outside every session (and its grace, end excluded) or on a non-trading day."""
     local = ts_ms + UTC_OFFSET_MS
     daynum, tod = divmod(local, DAY_MS)
     if AUCTION_OPEN <= tod < MORNING_OPEN:
         tod = MORNING_OPEN
-    elif MORNING_CLOSE <= tod <= MORNING_CLOSE + SESSION_END_GRACE_MS:
+    elif MORNING_CLOSE <= tod < MORNING_CLOSE + SESSION_END_GRACE_MS:
         tod = MORNING_CLOSE - MINUTE_MS
-    elif AFTERNOON_CLOSE <= tod <= AFTERNOON_CLOSE + SESSION_END_GRACE_MS:
+    elif AFTERNOON_CLOSE <= tod < AFTERNOON_CLOSE + SESSION_END_GRACE_MS:
         tod = AFTERNOON_CLOSE - MINUTE_MS
     elif not (MORNING_OPEN <= tod < MORNING_CLOSE or AFTERNOON_OPEN <= tod < AFTERNOON_CLOSE):
         return None

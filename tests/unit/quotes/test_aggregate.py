@@ -25,7 +25,7 @@ def labels(ts: int) -> dict[str, int]:
         minute = t.replace(hour=9, minute=30, second=0, microsecond=0)
     for end in (dt.time(11, 30), dt.time(15, 0)):
         end_dt = dt.datetime.combine(t.date(), end, SH)
-        if end_dt <= t <= end_dt + dt.timedelta(seconds=10):
+        if end_dt <= t < end_dt + dt.timedelta(seconds=10):
             minute = end_dt - dt.timedelta(minutes=1)
     five = minute.replace(minute=minute.minute - minute.minute % 5)
     midnight = dt.datetime.combine(t.date(), dt.time(0), SH)

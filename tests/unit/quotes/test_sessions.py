@@ -45,7 +45,7 @@ def test_conversions() -> None:
         ((10, 0, 0), (10, 0)),
         ((11, 29, 59), (11, 29)),
         ((11, 30, 0), (11, 29)),  # the closing print belongs to the last bar before lunch
-        ((11, 30, 10), (11, 29)),
+        ((11, 30, 9), (11, 29)),
         ((13, 0, 0), (13, 0)),
         ((14, 59, 59), (14, 59)),
         ((15, 0, 0), (14, 59)),
@@ -57,7 +57,7 @@ def test_minute_bucket(hms: tuple[int, int, int], minute: tuple[int, int]) -> No
 
 
 @pytest.mark.parametrize(
-    "hms", [(9, 14, 59), (11, 30, 11), (12, 0, 0), (12, 59, 59), (15, 0, 11), (20, 0, 0)]
+    "hms", [(9, 14, 59), (11, 30, 10), (12, 0, 0), (12, 59, 59), (15, 0, 10), (20, 0, 0)]
 )
 def test_outside_sessions_has_no_bucket(hms: tuple[int, int, int]) -> None:
     assert s.minute_bucket(sh(2024, 5, 10, *hms)) is None
