@@ -128,6 +128,22 @@ def test_batch_equals_one_code_at_a_time(scan) -> None:  # type: ignore[no-untyp
                 assert h.reasons[0] == full.reasons[j]
 
 
+def test_repeated_scans_are_independent() -> None:
+    """Indicator buffers are reused between calls: a scan of other data in between, or of
+    another shape, changes nothing."""
+    f1, _ = random_bars(np.random.default_rng(11), 60, 500)
+    f2, _ = random_bars(np.random.default_rng(12), 60, 500)
+    f3, _ = random_bars(np.random.default_rng(13), 45, 77)
+    strategies = build_strategies()
+    first = evaluate_all(strategies, window(f1))
+    evaluate_all(strategies, window(f2))
+    evaluate_all(strategies, window(f3))
+    again = evaluate_all(strategies, window(f1))
+    for (_, a), (_, b) in zip(first, again, strict=True):
+        assert np.array_equal(a.side, b.side) and np.array_equal(a.price, b.price, equal_nan=True)
+        assert np.array_equal(a.confidence, b.confidence) and a.reasons == b.reasons
+
+
 def test_short_and_empty_windows_give_nothing() -> None:
     for T in (0, 1, 2, 5):
         x = np.linspace(1, 2, T)

@@ -25,15 +25,17 @@ Padding: a code with fewer than T bars is NaN-padded at the FRONT. Every public 
 such arrays and returns arrays of the same shape in which column ``j`` is exactly what the
 function gives for that code's unpadded series (then padded the same way): results never depend
 on the padding nor on the other columns. Internally the columns are first shifted so that every
-code starts at row 0 ("left-aligned", NaN at the back); callers that keep data left-aligned (the
-strategies) pass ``left_aligned=True`` and skip the shifting.
+code starts at row 0 ("left-aligned", the last bar repeated at the back); callers that keep
+data left-aligned (the strategies) pass ``left_aligned=True`` and skip the shifting.
 
 All functions accept a 1-D series too and then return 1-D results.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 
 import numpy as np
@@ -76,15 +78,23 @@ def first_valid(x: Array) -> Array:
 
 
 def left_align(x: Array, start: Array) -> Array:
-    """Shift column ``j`` up by ``start[j]`` rows: its first bar lands on row 0, NaN at the back."""
+    """Shift column ``j`` up by ``start[j]`` rows so that its first bar lands on row 0.
+
+    The rows freed at the back repeat the column's last value (1.0 for a column with no value):
+    every computation here is causal, so they never change a real row, and keeping them finite
+    keeps NaN out of the time loops (an ordered comparison with NaN sets the FP "invalid" flag,
+    and numpy's per-call error handling then costs more than the arithmetic)."""
     if not start.any():
         return x
     T = x.shape[0]
-    out = x.copy()
+    out = empty(*x.shape)
+    np.copyto(out, x)
     cols = np.flatnonzero(start)
     rows = np.arange(T)[:, None] + start[cols][None, :]
     moved = x[np.minimum(rows, T - 1), cols[None, :]]
-    moved[rows >= T] = NAN
+    no_bars = start[cols] >= T
+    if no_bars.any():
+        moved[:, no_bars] = 1.0
     out[:, cols] = moved
     return out
 
@@ -123,16 +133,66 @@ def _run(
     return outs
 
 
+class _Pool(threading.local):
+    """Per-thread free lists of (T, N) float64 arrays, used inside :func:`recycle` only."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.free: dict[tuple[int, int], list[Array]] = {}
+        self.lent: list[Array] = []
+
+
+_pool = _Pool()
+# keep at most this much memory in the free lists between calls
+POOL_MAX_BYTES = 1 << 30
+
+
+@contextmanager
+def recycle() -> Iterator[None]:
+    """Inside this block the kernels take their (T, N) arrays from a per-thread pool, and on
+    exit every array handed out goes back to it for the next call.
+
+    Why: a full-market evaluation allocates ~30 arrays of 250 x 6,000 floats; fresh memory
+    costs a page fault per few pages (expensive in a VM) and the allocator hands large blocks
+    back to the OS when they are freed, so without reuse the faults cost more than the arithmetic.
+    Only for callers that drop every array computed inside before leaving the block and keep
+    copies of what they need (``evaluate_all`` does).
+    """
+    _pool.depth += 1
+    try:
+        yield
+    finally:
+        _pool.depth -= 1
+        if _pool.depth == 0:
+            lent, _pool.lent = _pool.lent, []
+            kept = sum(a.nbytes for lst in _pool.free.values() for a in lst)
+            for a in lent:
+                if kept + a.nbytes > POOL_MAX_BYTES:
+                    break
+                _pool.free.setdefault(a.shape, []).append(a)
+                kept += a.nbytes
+
+
+def empty(T: int, N: int) -> Array:
+    """An uninitialised (T, N) float64 array (from the pool inside :func:`recycle`)."""
+    if _pool.depth == 0:
+        return np.empty((T, N))
+    free = _pool.free.get((T, N))
+    out = free.pop() if free else np.empty((T, N))
+    _pool.lent.append(out)
+    return out
+
+
 def _nan_head(T: int, N: int, head: int) -> Array:
     """An uninitialised (T, N) array whose first ``head`` rows are NaN."""
-    out = np.empty((T, N))
+    out = empty(T, N)
     out[: min(head, T)] = NAN
     return out
 
 
 # --------------------------------------------------------------------------- kernels
 # Kernels take left-aligned (T, N) float64 arrays (every column starts at row 0) and return
-# left-aligned arrays. Rows after a column's last bar hold whatever NaN propagation gives.
+# left-aligned arrays. Rows after a column's last bar are filler: callers never read them.
 
 
 def _sma_k(x: Array, n: int) -> Array:
@@ -176,15 +236,15 @@ def _ema_k(x: Array, n: int) -> Array:
     return out
 
 
-def _macd_k(x: Array, fast: int, slow: int, signal: int) -> tuple[Array, Array, Array]:
+def _macd_k(x: Array, fast: int, slow: int, signal: int) -> tuple[Array, Array]:
     """TA_INT_MACD. Both EMAs produce their first value on the same row (slow-1): the fast one is
     seeded with the mean of the ``fast`` closes ending there, not of the first ``fast`` closes."""
     if slow < fast:
         fast, slow = slow, fast
     T, N = x.shape
     first = slow - 1 + signal - 1  # TA-Lib's lookback: first row with all three outputs
-    slow_e = np.empty((T, N))
-    fast_e = np.empty((T, N))
+    slow_e = empty(T, N)
+    fast_e = empty(T, N)
     _ema_into(x, slow, 2.0 / (slow + 1), 0, slow_e)
     _ema_into(x, fast, 2.0 / (fast + 1), slow - fast, fast_e)
     line = fast_e
@@ -192,8 +252,7 @@ def _macd_k(x: Array, fast: int, slow: int, signal: int) -> tuple[Array, Array, 
     sig = slow_e  # reuse the buffer
     _ema_into(line, signal, 2.0 / (signal + 1), slow - 1, sig)
     line[: min(first, T)] = NAN
-    hist = line - sig
-    return line, sig, hist
+    return line, sig
 
 
 def _rsi_parts(x: Array, n: int) -> tuple[Array, Array]:
@@ -306,30 +365,47 @@ def _linearreg_k(x: Array, n: int) -> Array:
     return out
 
 
-def _rolling_k(x: Array, n: int, fn: np.ufunc) -> Array:
-    """Rolling max/min over ``n`` rows by doubling: windows of 1, 2, 4, .. P rows, then two
-    overlapping windows of P rows cover n. A window touching NaN gives NaN."""
+def rolling_levels(x: Array, n: int, fn: np.ufunc) -> list[Array]:
+    """Doubling levels for rolling max/min: ``levels[k][i] = fn(x[i-2^k+1 .. i])``, valid from
+    row 2^k - 1, for every 2^k <= n. Filled row by row (the rows stay in cache)."""
     T, N = x.shape
-    out = _nan_head(T, N, n - 1)
-    if n > T:
-        return out
-    level, p = x, 1
+    levels = [x]
+    p = 1
     while 2 * p <= n:
-        nxt = np.empty((T, N))
-        nxt[:p] = NAN
-        fn(level[p:], level[:-p], out=nxt[p:])
-        level, p = nxt, 2 * p
+        prev, nxt = levels[-1], empty(T, N)
+        nxt[: min(2 * p - 1, T)] = NAN
+        for i in range(2 * p - 1, T):
+            fn(prev[i], prev[i - p], out=nxt[i])
+        levels.append(nxt)
+        p *= 2
+    return levels
+
+
+def rolling_from_levels(levels: list[Array], n: int, fn: np.ufunc) -> Array:
+    """fn over the trailing ``n`` rows from :func:`rolling_levels` (two overlapping windows of
+    the largest power of two <= n). NaN before row n-1."""
+    k = n.bit_length() - 1
+    lev, p = levels[k], 1 << k
+    T, N = lev.shape
+    out = _nan_head(T, N, n - 1)
     if p == n:
-        out[n - 1 :] = level[n - 1 :]
-    else:
-        fn(level[n - 1 :], level[n - 1 - (n - p) : T - (n - p)], out=out[n - 1 :])
+        out[n - 1 :] = lev[n - 1 :]
+        return out
+    back = n - p
+    for i in range(n - 1, T):
+        fn(lev[i], lev[i - back], out=out[i])
     return out
+
+
+def _rolling_k(x: Array, n: int, fn: np.ufunc) -> Array:
+    """Rolling max/min over ``n`` rows (exact whatever the algorithm)."""
+    return rolling_from_levels(rolling_levels(x, n, fn), n, fn)
 
 
 def _ema0_k(x: Array, n: int) -> Array:
     """``e[0] = x[0]``, ``e[i] = k*x[i] + (1-k)*e[i-1]``, ``k = 2/(n+1)`` (STRATEGIES.md)."""
     T, N = x.shape
-    out = np.empty((T, N))
+    out = empty(T, N)
     if T == 0:
         return out
     k = 2.0 / (n + 1)
@@ -342,15 +418,27 @@ def _ema0_k(x: Array, n: int) -> Array:
     return out
 
 
-def _kd_k(high: Array, low: Array, close: Array, n: int, m1: int, m2: int) -> tuple[Array, Array]:
-    """K and D as STRATEGIES.md defines them; NaN before the first RSV (row n-1)."""
+def _kd_k(
+    high: Array,
+    low: Array,
+    close: Array,
+    n: int,
+    m1: int,
+    m2: int,
+    hh: Array | None = None,
+    ll: Array | None = None,
+) -> tuple[Array, Array]:
+    """K and D as STRATEGIES.md defines them; NaN before the first RSV (row n-1). ``hh``/``ll``
+    (HHV(high, n), LLV(low, n)) may be passed in when already computed."""
     T, N = close.shape
     k_out = _nan_head(T, N, n - 1)
     d_out = _nan_head(T, N, n - 1)
     if n > T:
         return k_out, d_out
-    hh = _rolling_k(high, n, np.maximum)
-    ll = _rolling_k(low, n, np.minimum)
+    if hh is None:
+        hh = _rolling_k(high, n, np.maximum)
+    if ll is None:
+        ll = _rolling_k(low, n, np.minimum)
     ka, kb = (m1 - 1) / m1, 1 / m1
     da, db = (m2 - 1) / m2, 1 / m2
     rng = np.empty(N)
@@ -393,8 +481,8 @@ def macd(
     x: Array, fast: int = 12, slow: int = 26, signal: int = 9, *, left_aligned: bool = False
 ) -> tuple[Array, Array, Array]:
     """``talib.MACD(x, fast, slow, signal)`` per column: (macd, macdsignal, macdhist)."""
-    line, sig, hist = _run(lambda a: _macd_k(a, fast, slow, signal), (x,), left_aligned)
-    return line, sig, hist
+    line, sig = _run(lambda a: _macd_k(a, fast, slow, signal), (x,), left_aligned)
+    return line, sig, line - sig
 
 
 def rsi(x: Array, n: int = 14, *, left_aligned: bool = False) -> Array:

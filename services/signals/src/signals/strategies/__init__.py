@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from signals import indicators as ind
 from signals.strategies.base import Hits, Strategy, StrategyParams, Window
 from signals.strategies.boll_breakout import BollBreakout
 from signals.strategies.kdj_cross import KdjCross
@@ -63,5 +64,12 @@ def build_strategies(
 
 
 def evaluate_all(strategies: Iterable[Strategy[Any]], w: Window) -> list[tuple[Strategy[Any], Hits]]:
-    """Every strategy on the same window (indicators computed once and shared)."""
-    return [(s, s.evaluate(w)) for s in strategies]
+    """Every strategy on the same window (indicators computed once and shared).
+
+    The indicator arrays live only for this call: they come from a per-thread pool and go back
+    to it (see ``signals.indicators.recycle``); the Hits hold copies."""
+    with ind.recycle():
+        try:
+            return [(s, s.evaluate(w)) for s in strategies]
+        finally:
+            w._memo.clear()

@@ -80,8 +80,8 @@ class Window:
 
 
 class Aligned:
-    """The window with every code shifted to start at row 0 (NaN at the back), the form the
-    indicator kernels take, plus helpers to read the rows of each code's last bar."""
+    """The window with every code shifted to start at row 0 (filler at the back, never read),
+    the form the indicator kernels take, plus helpers to read the rows of each code's last bar."""
 
     __slots__ = ("N", "T", "_w", "cols", "full", "last", "memo", "n", "start")
 

@@ -6,7 +6,7 @@ import numpy as np
 from pydantic import Field
 
 from signals import indicators as ind
-from signals.strategies._common import VOLUME_SCALE
+from signals.strategies._common import VOLUME_SCALE, rolling
 from signals.strategies.base import (
     Hits,
     Strategy,
@@ -54,7 +54,16 @@ class KdjCross(Strategy[KdjCrossParams]):
         p = self.params
         k, d = a.cached(
             ("kd", p.n, p.m1, p.m2),
-            lambda: ind._kd_k(a.high, a.low, a.close, p.n, p.m1, p.m2),
+            lambda: ind._kd_k(
+                a.high,
+                a.low,
+                a.close,
+                p.n,
+                p.m1,
+                p.m2,
+                hh=rolling(a, "high", p.n, np.maximum),
+                ll=rolling(a, "low", p.n, np.minimum),
+            ),
         )
         k0, k1, d0, d1 = a.at(k, 1), a.at(k), a.at(d, 1), a.at(d)
         buy = cross_over(k0, k1, d0, d1) & (k1 < p.buy_below)

@@ -44,9 +44,9 @@ class MacdCross(Strategy[MacdCrossParams]):
     def evaluate(self, w: Window) -> Hits:
         a = w.aligned()
         p = self.params
-        line, sig, _ = a.cached(
+        line, sig = a.cached(
             ("macd", p.fast, p.slow, p.signal),
-            lambda: ind.macd(a.close, p.fast, p.slow, p.signal, left_aligned=True),
+            lambda: ind._macd_k(a.close, p.fast, p.slow, p.signal),
         )
         m0, m1, s0, s1 = a.at(line, 1), a.at(line), a.at(sig, 1), a.at(sig)
         close = a.at(a.close)

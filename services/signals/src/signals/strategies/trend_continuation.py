@@ -6,7 +6,7 @@ import numpy as np
 from pydantic import Field
 
 from signals import indicators as ind
-from signals.strategies._common import VOLUME_SCALE
+from signals.strategies._common import VOLUME_SCALE, rolling
 from signals.strategies.base import (
     Aligned,
     Hits,
@@ -30,23 +30,27 @@ class TrendContinuationParams(StrategyParams):
     reward_risk: float = Field(1.5, gt=0)
 
 
-def swing_levels(high: Array, low: Array, L: int) -> tuple[Array, Array]:
+def swing_levels(
+    high: Array, low: Array, L: int, hh: Array | None = None, ll: Array | None = None
+) -> tuple[Array, Array]:
     """The state machine of STRATEGIES.md run for all codes at once, time-major.
 
     ``high``/``low`` are left-aligned (T, N). Returns ``(LH, LL)``, NaN for rows i < L.
-    Exactly step 2 of the definition, with each branch as a mask over the codes.
+    Exactly step 2 of the definition, with each branch as a mask over the codes. ``hh``/``ll``
+    (rolling max of high / min of low over 2L+1 bars) may be passed in when already computed.
     """
     T, N = high.shape
-    LH = np.full((T, N), np.nan)
-    LL = np.full((T, N), np.nan)
+    LH = ind.empty(T, N)
+    LL = ind.empty(T, N)
+    LH[: min(L, T)] = np.nan
+    LL[: min(L, T)] = np.nan
     if T <= L:
         return LH, LL
     w = 2 * L + 1
-    hh = ind.rolling_max(high, w, left_aligned=True)
-    ll = ind.rolling_min(low, w, left_aligned=True)
-    # hh/ll are NaN for j < 2L, so these are also false there (and j >= L holds)
-    is_max = high == hh
-    is_min = low == ll
+    if hh is None:
+        hh = ind.rolling_max(high, w, left_aligned=True)
+    if ll is None:
+        ll = ind.rolling_min(low, w, left_aligned=True)
     last_high = high[0].copy()
     last_low = low[0].copy()
     up = np.zeros(N, dtype=bool)
@@ -55,9 +59,14 @@ def swing_levels(high: Array, low: Array, L: int) -> tuple[Array, Array]:
     LH[L:first] = last_high
     LL[L:first] = last_low
     m = np.empty(N, dtype=bool)
+    mx = np.empty(N, dtype=bool)
+    mn = np.empty(N, dtype=bool)
     for i in range(first, T):
         j = i - L
-        mx, mn, hj, lj = is_max[j], is_min[j], high[j], low[j]
+        hj, lj = high[j], low[j]
+        # is_max(j) / is_min(j); j >= 2L here, so hh[j] / ll[j] exist (and j >= L holds)
+        np.equal(hj, hh[j], out=mx)
+        np.equal(lj, ll[j], out=mn)
         if mx.any() or mn.any():
             dn = ~up
             # dir_up: a lower swing low extends the leg; a swing high above it turns down
@@ -116,7 +125,17 @@ class TrendContinuation(Strategy[TrendContinuationParams]):
 
     def levels(self, a: Aligned) -> tuple[Array, Array]:
         L = self.params.L
-        return a.cached(("swing", L), lambda: swing_levels(a.high, a.low, L))
+        w = 2 * L + 1
+        return a.cached(
+            ("swing", L),
+            lambda: swing_levels(
+                a.high,
+                a.low,
+                L,
+                rolling(a, "high", w, np.maximum),
+                rolling(a, "low", w, np.minimum),
+            ),
+        )
 
     def evaluate(self, w: Window) -> Hits:
         a = w.aligned()

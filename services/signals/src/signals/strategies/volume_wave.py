@@ -52,10 +52,7 @@ class VolumeWave(Strategy[VolumeWaveParams]):
         close = a.close
         angel = ind.ema0(close, p.angel, left_aligned=True)
         lr = ind.linearreg(close, p.length, left_aligned=True)
-        xsl = np.zeros_like(close)
-        np.subtract(lr[1:], lr[:-1], out=xsl[1:])
-        xsl[np.isnan(xsl)] = 0.0
-        devil = ind.ema0(close + p.multiplier * xsl, p.devil, left_aligned=True)
+        devil = devil_line(close, lr, p.length, p.multiplier, p.devil)
         return angel, devil
 
     def evaluate(self, w: Window) -> Hits:
@@ -78,3 +75,27 @@ class VolumeWave(Strategy[VolumeWaveParams]):
             conf,
             reason,
         )
+
+
+def devil_line(close: np.ndarray, lr: np.ndarray, length: int, mult: float, n: int) -> np.ndarray:
+    """``ema0(close + mult * xsl, n)`` with ``xsl[i] = lr[i] - lr[i-1]`` where both exist (from
+    row ``length`` on), else 0; one pass over the rows (left-aligned input)."""
+    T, N = close.shape
+    out = ind.empty(T, N)
+    if T == 0:
+        return out
+    k = 2.0 / (n + 1)
+    c = 1.0 - k
+    src = np.empty(N)
+    tmp = np.empty(N)
+    out[0] = close[0]
+    for i in range(1, T):
+        if i >= length:  # lr[i-1] exists from row length-1
+            np.subtract(lr[i], lr[i - 1], out=src)
+            src *= mult
+            src += close[i]
+        else:
+            src[:] = close[i]  # close + mult * 0
+        np.multiply(src, k, out=out[i])
+        out[i] += np.multiply(out[i - 1], c, out=tmp)
+    return out
