@@ -1,0 +1,270 @@
+"""History import: Tushare-layout bars from CSV/Parquet into the trend series, idempotently.
+
+``period="1d"``: Tushare ``daily`` layout (ts_code, trade_date YYYYMMDD, open, high, low, close,
+pre_close, change, pct_chg, vol, amount) with ``vol`` in lots of 100 shares and ``amount`` in
+thousands of yuan; converted to shares and yuan. ``period="1m"``/``"5m"``: Tushare ``stk_mins``
+layout (ts_code, trade_time, open, close, high, low, vol, amount) with ``trade_time`` the bar's
+end, ``vol`` in shares and ``amount`` in yuan; the bar time becomes the bar's start.
+
+Every bad row is reported with its line number (header = line 1) and reason and skipped; the good
+rows are merged into the trend series (a bar of the same time replaces, importing twice changes
+nothing). Codes not in the universe are added with their code as name.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from marketbus.contracts import CODE_RE, Security
+from marketbus.keys import Keys
+from marketbus.redis import connect
+from marketbus.sessions import DAY_MS, MINUTE_MS, UTC_OFFSET_MS
+from marketbus.settings import Settings
+from marketbus.trend import NF, TrendStore
+from quotes.tables import BadRow, numeric, read_table, shanghai_epoch_ms
+from quotes.universe import market_of
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+CHUNK_CODES = 500
+PRICE_COLUMNS = ("open", "high", "low", "close")
+LAYOUTS = {
+    "1d": ("trade_date", 100.0, 1000.0),  # time column, shares per vol unit, yuan per amount unit
+    "1m": ("trade_time", 1.0, 1.0),
+    "5m": ("trade_time", 1.0, 1.0),
+}
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class ImportSummary:
+    path: str
+    period: str
+    rows: int = 0  # data rows read
+    bars: int = 0  # good rows, merged
+    added: int = 0  # bars that were not in the series before
+    codes: int = 0
+    new_codes: list[str] = field(default_factory=list)  # added to the universe
+    rejected: list[BadRow] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def render(self, max_rejects: int = 50) -> str:
+        lines = [
+            f"{self.path}: {self.rows} rows, {self.bars} bars ({self.added} new) for "
+            f"{self.codes} codes, period {self.period}, {len(self.rejected)} rejected, "
+            f"{len(self.new_codes)} codes added to the universe, {self.seconds:.2f}s"
+        ]
+        lines += [f"  rejected {row}" for row in self.rejected[:max_rejects]]
+        if len(self.rejected) > max_rejects:
+            lines.append(f"  ... and {len(self.rejected) - max_rejects} more rejected rows")
+        return "\n".join(lines)
+
+
+@dataclass
+class ParsedBars:
+    rows_by_code: dict[str, np.ndarray]
+    rejected: list[BadRow]
+    rows: int
+
+
+def parse_bars(path: str | Path, period: str = "1d") -> ParsedBars:
+    """Read and validate a Tushare-layout file (pure: no I/O besides reading it)."""
+    if period not in LAYOUTS:
+        raise ValueError(f"period must be one of {', '.join(LAYOUTS)}, not {period!r}")
+    time_col, vol_unit, amount_unit = LAYOUTS[period]
+    frame, lines, rejected = read_table(path, dtype={"ts_code": str, time_col: str})
+    unsplittable = len(rejected)
+    required = ["ts_code", time_col, *PRICE_COLUMNS, "vol", "amount"]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{path}: missing column(s) {', '.join(missing)} (Tushare layout needs {', '.join(required)})"
+        )
+    n = len(frame)
+    reason = np.full(n, "", dtype=object)
+
+    def flag(mask: np.ndarray, message: Callable[[int], str]) -> None:
+        for i in np.flatnonzero(mask & (reason == "")):
+            reason[i] = message(int(i))
+
+    codes = frame["ts_code"].astype("string").str.strip().str.upper()
+    raw = {c: frame[c] for c in required}
+    flag(frame[required].isna().all(axis=1).to_numpy(), lambda i: "empty row")
+    flag(~codes.str.match(CODE_RE.pattern).to_numpy(dtype=bool, na_value=False),
+         lambda i: f"bad ts_code {raw['ts_code'].iloc[i]!r} (expected like 600519.SH)")  # fmt: skip
+    fmt = "%Y%m%d" if period == "1d" else None
+    ts = shanghai_epoch_ms(frame[time_col], fmt)
+    flag(np.isnan(ts), lambda i: f"bad {time_col} {raw[time_col].iloc[i]!r}")
+    values = {c: numeric(frame[c]) for c in (*PRICE_COLUMNS, "vol", "amount")}
+    for c in (*PRICE_COLUMNS, "vol", "amount"):
+        flag(np.isnan(values[c]), lambda i, c=c: f"bad {c} {raw[c].iloc[i]!r}")  # type: ignore[misc]
+    for c in PRICE_COLUMNS:
+        flag(values[c] <= 0, lambda i, c=c: f"{c} {values[c][i]} is not positive")  # type: ignore[misc]
+    for c in ("vol", "amount"):
+        flag(values[c] < 0, lambda i, c=c: f"{c} {values[c][i]} is negative")  # type: ignore[misc]
+    o, h, lo, cl = (values[c] for c in PRICE_COLUMNS)
+    flag(h < np.fmax(np.fmax(o, cl), lo),
+         lambda i: f"high {h[i]} is below open/close/low")  # fmt: skip
+    flag(lo > np.fmin(o, cl), lambda i: f"low {lo[i]} is above open/close")
+    if period == "1d":
+        # weekends only: the bundled holiday calendar is not trusted over the data source
+        weekday = ((np.nan_to_num(ts) + UTC_OFFSET_MS) // DAY_MS + 3) % 7
+        flag(~np.isnan(ts) & (weekday >= 5),
+             lambda i: f"{raw[time_col].iloc[i]} is a weekend day")  # fmt: skip
+        bar_ts = ts
+    else:
+        step = MINUTE_MS * (5 if period == "5m" else 1)
+        bar_ts = ts - step  # Tushare stamps minute bars with their end
+        flag(~np.isnan(ts) & ~_in_session_starts(bar_ts, step),
+             lambda i: f"{raw[time_col].iloc[i]} is not the end of a {period} session bar")  # fmt: skip
+    # duplicates of (code, time): the first one wins
+    key = pd.DataFrame({"c": codes.to_numpy(dtype=object, na_value=""), "t": bar_ts})
+    dup = key.duplicated(keep="first").to_numpy() & (reason == "")
+    if dup.any():
+        firsts = ~key.duplicated(keep="first").to_numpy()
+        first_line = dict(zip(map(tuple, key[firsts].to_numpy()), lines[firsts], strict=True))
+        flag(dup, lambda i: f"duplicate of line {first_line[(key.c.iloc[i], key.t.iloc[i])]}")
+    good = reason == ""
+    rejected = sorted(
+        [*rejected, *(BadRow(int(lines[i]), str(reason[i])) for i in np.flatnonzero(~good))],
+        key=lambda row: row.line,
+    )
+    rows = np.column_stack([bar_ts, o, h, lo, cl, values["vol"] * vol_unit, values["amount"] * amount_unit])[
+        good
+    ]
+    good_codes = codes.to_numpy(dtype=object, na_value="")[good]
+    order = np.lexsort((rows[:, 0], good_codes))
+    rows, good_codes = rows[order], good_codes[order]
+    starts: list[int] = []
+    if len(rows):
+        starts = np.flatnonzero(np.r_[True, good_codes[1:] != good_codes[:-1]]).tolist()
+    bounds = [*starts, len(rows)]
+    rows_by_code = {
+        str(good_codes[a]): np.ascontiguousarray(rows[a:b].reshape(-1, NF))
+        for a, b in itertools.pairwise(bounds)
+    }
+    return ParsedBars(rows_by_code, rejected, n + unsplittable)
+
+
+def _in_session_starts(bar_ts: np.ndarray, step: int) -> np.ndarray:
+    ok = ~np.isnan(bar_ts)
+    tod = np.where(ok, (np.nan_to_num(bar_ts) + UTC_OFFSET_MS) % DAY_MS, -1)
+    morning = (tod >= 570 * MINUTE_MS) & (tod <= 690 * MINUTE_MS - step)
+    afternoon = (tod >= 780 * MINUTE_MS) & (tod <= 900 * MINUTE_MS - step)
+    return ok & (morning | afternoon) & (tod % step == 0)
+
+
+async def add_to_universe(client: Redis, keys: Keys, codes: list[str]) -> list[str]:
+    """Add codes missing from the universe, named by their code; return them."""
+    known = {k.decode() if isinstance(k, bytes) else k for k in await client.hkeys(keys.universe)}
+    new = [code for code in codes if code not in known]
+    if new:
+        await client.hset(
+            keys.universe,
+            mapping={c: Security(code=c, name=c, market=market_of(c)).model_dump_json() for c in new},
+        )
+    return new
+
+
+async def import_history(
+    path: str | Path,
+    settings: Settings,
+    period: str = "1d",
+    progress: bool | ProgressFn = True,
+    client: Redis | None = None,
+) -> ImportSummary:
+    """Import a Tushare-layout file into the trend series of ``period``; see the module doc.
+
+    ``progress``: True shows a rich progress bar on stderr, False nothing, a callable gets
+    ``(codes_done, codes_total)``. ``client``: an open redis.asyncio client to use (default: one
+    created from ``settings.redis_url`` in the running loop and closed at the end).
+    Raises ValueError for an unreadable file or missing columns, FileNotFoundError when absent.
+    """
+    started = time.perf_counter()
+    if client is None and not settings.redis_url:
+        raise ValueError("MARKETBUS_REDIS_URL is not set")
+    keys = Keys(settings.key_prefix)
+    own = client is None
+    with _Progress(progress, f"import {Path(path).name} ({period})") as bar:
+        parsed = parse_bars(path, period)  # the bar shows "reading" meanwhile
+        summary = ImportSummary(path=str(path), period=period, rows=parsed.rows)
+        summary.rejected = parsed.rejected
+        codes = list(parsed.rows_by_code)
+        bar.start(len(codes))
+        if client is None:
+            client = connect(settings.redis_url)
+        try:
+            store = TrendStore(client, keys, settings.trend_max_bars)
+            for start in range(0, len(codes), CHUNK_CODES):
+                chunk = {c: parsed.rows_by_code[c] for c in codes[start : start + CHUNK_CODES]}
+                summary.added += await store.merge_rows(chunk, period)
+                bar.update(len(chunk))
+            summary.new_codes = await add_to_universe(client, keys, codes)
+        finally:
+            if own:
+                await client.aclose()
+    summary.codes = len(parsed.rows_by_code)
+    summary.bars = sum(len(rows) for rows in parsed.rows_by_code.values())
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def run_import_history(
+    path: str | Path, settings: Settings, period: str = "1d", progress: bool = True
+) -> ImportSummary:
+    """Synchronous entry for a CLI: runs :func:`import_history` in its own event loop."""
+    import asyncio
+
+    return asyncio.run(import_history(path, settings, period, progress))
+
+
+class _Progress:
+    """A rich progress bar (indeterminate while reading), a callback, or nothing."""
+
+    def __init__(self, progress: bool | ProgressFn, label: str) -> None:
+        from rich.progress import Progress, TaskID
+
+        self.total = 0
+        self.done = 0
+        self.label = label
+        self.callback: ProgressFn | None = progress if callable(progress) else None
+        self._rich: Progress | None = None
+        self._task: TaskID | None = None
+        if progress is True:
+            from rich.console import Console
+
+            self._rich = Progress(console=Console(stderr=True), transient=False)
+            self._task = self._rich.add_task(f"{label}: reading", total=None)
+
+    def start(self, total: int) -> None:
+        self.total = total
+        if self._rich is not None and self._task is not None:
+            self._rich.update(self._task, description=f"{self.label}: codes", total=total)
+        if self.callback is not None:
+            self.callback(0, total)
+
+    def __enter__(self) -> _Progress:
+        if self._rich is not None:
+            self._rich.start()
+        return self
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self._rich is not None and self._task is not None:
+            self._rich.update(self._task, completed=self.done)
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._rich is not None:
+            self._rich.stop()
