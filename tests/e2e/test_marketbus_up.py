@@ -40,7 +40,7 @@ def wait_for(predicate, timeout: float, what: str):
 
 
 @pytest.fixture
-def stack(tmp_path: Path):
+def up_stack(tmp_path: Path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETBUS_")}
     env.update(MARKETBUS_API_TOKEN="e2e-token", PYTHONUNBUFFERED="1")
@@ -61,8 +61,8 @@ def stack(tmp_path: Path):
         log.close()
 
 
-def test_quotes_and_signals_flow_through_three_processes_and_nothing_survives(stack) -> None:
-    proc, base, log_path = stack
+def test_quotes_and_signals_flow_through_three_processes_and_nothing_survives(up_stack) -> None:
+    proc, base, log_path = up_stack
     try:
         wait_for(lambda: get_json(f"{base}/healthz"), 60, "the gateway")
         children = psutil.Process(proc.pid).children(recursive=True)

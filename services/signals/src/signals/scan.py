@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from marketbus.contracts import JobStatus
@@ -44,6 +45,12 @@ class Scanner:
         self.store = store
         self.strategies = strategies
         self.owner = owner
+        # One thread for the CPU part, so the loop keeps serving bars while a scan evaluates and
+        # the indicator array pool (one per thread) exists once.
+        self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan-eval")
+
+    def close(self) -> None:
+        self._cpu.shutdown(wait=True)
 
     async def run(self, jobs: Sequence[JobStatus], period: str) -> list[JobStatus]:
         """Run one scan for all these jobs (they asked for the same thing while it was queued).

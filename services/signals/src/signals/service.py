@@ -84,9 +84,13 @@ class SignalsService:
         self.client = client
         await self._setup(strategies)
 
-        broker = RedisBroker(self.url, logger=None)
-        self._subscribe(broker, keys.bars, SIGNALS_GROUP, self.processor.handle)
-        self._subscribe(broker, keys.commands, COMMANDS_GROUP, commands.handle, max_records=100)
+        fs_log = logging.getLogger("faststream")
+        fs_log.setLevel(logging.WARNING)  # per-batch INFO lines would drown the service's own log
+        broker = RedisBroker(self.url, logger=fs_log)
+        self.subscribers = [
+            self._subscribe(broker, keys.bars, SIGNALS_GROUP, self.processor.handle),
+            self._subscribe(broker, keys.commands, COMMANDS_GROUP, commands.handle, max_records=100),
+        ]
         await broker.start()
         log.info(
             "signals worker %s up: %d strategies, server %s, schedule %r (auto=%s)",
@@ -110,6 +114,7 @@ class SignalsService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*self.inflight, return_exceptions=True)
+        scanner.close()
         await client.hdel(keys.heartbeats, f"signals:{self.consumer}")
         await client.aclose()
         log.info("stopped")
@@ -121,7 +126,7 @@ class SignalsService:
         group: str,
         handler: Callable[[list[tuple[bytes, dict[bytes, bytes]]]], Awaitable[None]],
         max_records: int | None = None,
-    ) -> None:
+    ) -> Any:
         sub = StreamSub(
             stream,
             group=group,
@@ -139,7 +144,9 @@ class SignalsService:
             task.add_done_callback(self.inflight.discard)
             await asyncio.shield(task)
 
-        broker.subscriber(stream=sub, ack_policy=AckPolicy.MANUAL)(on_batch)
+        subscriber = broker.subscriber(stream=sub, ack_policy=AckPolicy.MANUAL)
+        subscriber(on_batch)
+        return subscriber
 
     async def _setup(self, strategies: Any) -> None:
         await self._ensure_groups()

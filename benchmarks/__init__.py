@@ -1,0 +1,1 @@
+"""marketbus benchmarks: every figure beside a baseline measured in the same run."""
