@@ -127,12 +127,15 @@ def parse_bars(path: str | Path, period: str = "1d") -> ParsedBars:
         bar_ts = ts - step  # Tushare stamps minute bars with their end
         flag(~np.isnan(ts) & ~_in_session_starts(bar_ts, step),
              lambda i: f"{raw[time_col].iloc[i]} is not the end of a {period} session bar")  # fmt: skip
-    # duplicates of (code, time): the first one wins
+    # duplicates of (code, time) among the valid rows: the first one wins
     key = pd.DataFrame({"c": codes.to_numpy(dtype=object, na_value=""), "t": bar_ts})
-    dup = key.duplicated(keep="first").to_numpy() & (reason == "")
-    if dup.any():
-        firsts = ~key.duplicated(keep="first").to_numpy()
-        first_line = dict(zip(map(tuple, key[firsts].to_numpy()), lines[firsts], strict=True))
+    valid = np.flatnonzero(reason == "")
+    repeated = key.iloc[valid].duplicated(keep="first").to_numpy()
+    if repeated.any():
+        firsts = valid[~repeated]
+        first_line = dict(zip(map(tuple, key.iloc[firsts].to_numpy()), lines[firsts], strict=True))
+        dup = np.zeros(n, dtype=bool)
+        dup[valid[repeated]] = True
         flag(dup, lambda i: f"duplicate of line {first_line[(key.c.iloc[i], key.t.iloc[i])]}")
     good = reason == ""
     rejected = sorted(
