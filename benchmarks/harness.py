@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -59,10 +60,8 @@ def machine(server_version: str) -> dict[str, str]:
         pass
     libs = []
     for name in LIBS:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             libs.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            pass
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cores": str(os.cpu_count()),

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import redis
 from rich.console import Console
@@ -164,7 +165,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     return code
 
 
-def _client(settings: Settings) -> redis.Redis:
+def _client(settings: Settings) -> Any:
+    """A sync client answering str (decode_responses), for the operator commands."""
     if not settings.redis_url:
         raise UsageError("MARKETBUS_REDIS_URL is not set: point it at the server `marketbus up` printed")
     _check_server(settings.redis_url)
@@ -186,7 +188,7 @@ def cmd_status(_args: argparse.Namespace) -> int:
         (keys.dlq, None),
     ):
         length = r.xlen(stream) if r.exists(stream) else 0
-        info = {}
+        info: dict[str, Any] = {}
         if group and r.exists(stream):
             info = next((g for g in r.xinfo_groups(stream) if g["name"] == group), {})
         table.add_row(
@@ -271,7 +273,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         created_ts=cmd.issued_ts,
     )
     r.set(keys.job(cmd.id), job.model_dump_json(), ex=7 * 24 * 3600)
-    r.xadd(keys.commands, encode(cmd), maxlen=10_000, approximate=True)  # type: ignore[arg-type]
+    r.xadd(keys.commands, encode(cmd), maxlen=10_000, approximate=True)
     console.print(f"job {cmd.id} queued")
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:

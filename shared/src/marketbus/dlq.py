@@ -14,10 +14,7 @@ from typing import Any
 import orjson
 
 from marketbus.wire import DATA_FIELD
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+from marketbus.wire import text as _text
 
 
 def dlq_fields(
@@ -47,6 +44,4 @@ def dead_letter(
     error: str,
 ) -> None:
     """Queue the XADD of one dead letter on a pipeline or client (await the client's call)."""
-    return pipe.xadd(  # type: ignore[no-any-return]
-        dlq_stream, dlq_fields(stream, entry_id, fields, error), maxlen=maxlen, approximate=True
-    )
+    return pipe.xadd(dlq_stream, dlq_fields(stream, entry_id, fields, error), maxlen=maxlen, approximate=True)

@@ -12,7 +12,7 @@ trimmed to ``max_bars`` once it holds twice that many.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -109,7 +109,7 @@ class TrendStore:
 
     async def tail(self, code: str, period: str, n: int) -> np.ndarray:
         raw = await self.client.getrange(self.keys.trend(code, period), -n * RECORD_BYTES, -1)
-        return unpack(raw)
+        return unpack(cast(bytes, raw))
 
     async def tails(self, codes: Sequence[str], period: str, n: int, chunk: int = 500) -> list[np.ndarray]:
         """The last ``n`` bars of every code, pipelined ``chunk`` codes per round trip."""

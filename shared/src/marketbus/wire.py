@@ -34,6 +34,11 @@ def decode(cls: type[M], fields: Mapping[bytes | str, bytes | str]) -> M:
         ) from None
 
 
+def text(value: bytes | str) -> str:
+    """A Redis reply (bytes, or str from a decoding client) as text."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
 def dumps(obj: object) -> bytes:
     return orjson.dumps(obj)
 

@@ -72,8 +72,8 @@ async def seed(client: Redis, keys: Keys, code: str, bars: list[Bar], publish_la
         await client.xadd(keys.bars, encode(bars[-1]))  # type: ignore[arg-type]
 
 
-async def wait_until(predicate, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
+async def wait_until(predicate, within_s: float = 15.0):
+    deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         value = await predicate()
         if value:

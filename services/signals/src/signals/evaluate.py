@@ -56,7 +56,7 @@ def evaluate_windows(
     out: list[Signal] = []
     for strategy, hits in evaluate_all(strategies, window):
         for j in np.flatnonzero(hits.side):
-            target = targets[j]
+            target = targets[int(j)]
             sec = universe.get(target.code)
             change = _ratio(close[-1, j] - close[-2, j], close[-2, j])
             bar_ts = int(tm[TS, -1, j])
@@ -72,7 +72,7 @@ def evaluate_windows(
                     strategy_name=strategy.name,
                     side="BUY" if hits.side[j] > 0 else "SELL",
                     price=round(float(hits.price[j]), 4),
-                    period=target.period,  # type: ignore[arg-type]
+                    period=target.period,
                     bar_ts=bar_ts,
                     confidence=round(min(1.0, max(0.0, float(hits.confidence[j]))), 4),
                     volume_ratio=_ratio(volume[-1, j], volume[-2, j]),

@@ -151,7 +151,7 @@ class SignalsService:
     async def _setup(self, strategies: Any) -> None:
         await self._ensure_groups()
         descriptions = {st.key: orjson.dumps(st.describe()) for st in strategies}
-        await self.client.hset(self.keys.strategies, mapping=descriptions)  # type: ignore[arg-type]
+        await self.client.hset(self.keys.strategies, mapping=descriptions)
 
     async def _ensure_groups(self) -> None:
         for stream, group in (
@@ -183,7 +183,7 @@ class SignalsService:
             await asyncio.sleep(seconds)
 
     async def _schedule_loop(self) -> None:
-        cal: Calendar = sessions  # type: ignore[assignment]
+        cal: Calendar = sessions
         state = self.keys.scheduler_state
         while True:
             try:
@@ -214,7 +214,7 @@ class SignalsService:
                 return
         cmd = Command(id=uuid.uuid4().hex, type="calc_signals", issued_ts=now_ms(), source="schedule")
         await c.set(keys.job(cmd.id), queued_job(cmd).model_dump_json(), ex=7 * 24 * 3600)
-        await c.xadd(keys.commands, encode(cmd), maxlen=10_000, approximate=True)  # type: ignore[arg-type]
+        await c.xadd(keys.commands, encode(cmd), maxlen=self.settings.commands_maxlen, approximate=True)
         await c.hset(keys.scheduler_state, mapping={"last_run_ts": slot_ms, "last_job_id": cmd.id})
 
     def stop(self) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from marketbus.contracts import JobStatus, Security, Signal
 from marketbus.keys import Keys
+from marketbus.wire import text
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -70,12 +71,12 @@ class SignalStore:
         missing = any(c not in self._universe for c in codes)
         if age > 60 or (missing and age > 5):
             raw = await self.client.hgetall(self.keys.universe)
-            self._universe = {k.decode(): Security.model_validate_json(v) for k, v in raw.items()}
+            self._universe = {text(k): Security.model_validate_json(v) for k, v in raw.items()}
             self._universe_loaded_at = time.monotonic()
         return self._universe
 
     async def codes(self) -> list[str]:
-        return sorted(k.decode() for k in await self.client.hkeys(self.keys.universe))
+        return sorted(text(k) for k in await self.client.hkeys(self.keys.universe))
 
     async def put_job(self, status: JobStatus) -> None:
         await self.client.set(self.keys.job(status.job_id), status.model_dump_json(), ex=JOB_TTL_S)
