@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 
 import uvicorn
 
 from marketbus.settings import load_settings
+
+
+class Server(uvicorn.Server):
+    """uvicorn re-raises a caught SIGTERM/SIGINT once it has shut down, so the process would die of
+    the signal (exit -15). A gateway that stopped cleanly because it was asked to exits 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()
 
 
 def main() -> int:
@@ -32,7 +47,7 @@ def main() -> int:
         access_log=False,
         log_level="info",
     )
-    server = uvicorn.Server(config)
+    server = Server(config)
     try:
         server.run()
     except OSError as exc:  # e.g. the port is taken
