@@ -242,3 +242,41 @@ async def test_prepare_seeds_history_and_a_restart_resumes(
     snap = Quote.model_validate_json(await client.hget(keys.snapshots, "510300.SH"))
     i = feed2.market.codes.index("510300.SH")
     assert feed2.market.price[i] == snap.price and feed2.market.volume[i] == snap.volume
+
+
+async def test_replay_feed_end_to_end(
+    client: Redis, keys: Keys, settings: Settings, tmp_path: object
+) -> None:
+    from pathlib import Path
+
+    from quotes.startup import prepare
+
+    path = Path(str(tmp_path)) / "ticks.csv"
+    path.write_text(
+        "code,ts,price,volume,amount\n"
+        "920111.BJ,2024-05-10 10:00:01,5.00,100,500\n"
+        "920111.BJ,2024-05-10 10:00:30,5.10,300,1520\n"
+        "920111.BJ,2024-05-10 10:01:02,5.05,400,2025\n"
+        "920111.BJ,bad,5.05,400,2025\n"
+        "510300.SH,2024-05-10 12:00:00,4.00,100,400\n"  # lunch: to the DLQ
+    )
+    settings = settings.model_copy(update={"feed": "replay", "replay_file": str(path),
+                                           "speed": 600.0})  # fmt: skip
+    listings, feed = await prepare(client, settings)
+    assert "920111.BJ" in {item.code for item in listings}
+    raw = await client.hget(keys.universe, "920111.BJ")
+    assert Security.model_validate_json(raw).name == "920111.BJ"  # type: ignore[arg-type]
+    service = QuotesService(client, settings, listings, feed)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    for _ in range(200):
+        if await client.xlen(keys.bars) >= 4:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    bars = await stream_bars(client, keys)
+    minute = [(b.ts, b.open, b.close, b.volume) for b in bars if b.period == "1m"]
+    assert minute == [(sh(*DAY, 10), 5.0, 5.1, 200.0), (sh(*DAY, 10, 1), 5.05, 5.05, 100.0)]
+    metrics = await client.hgetall(keys.metrics)
+    assert metrics[b"ticks_rejected:out_of_session"] == b"1"

@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from marketbus.contracts import CODE_RE, Security
+from marketbus.contracts import CODE_RE
 from marketbus.keys import Keys
 from marketbus.redis import connect
 from marketbus.sessions import DAY_MS, MINUTE_MS, UTC_OFFSET_MS
 from marketbus.settings import Settings
 from marketbus.trend import NF, TrendStore
 from quotes.tables import BadRow, numeric, read_table, shanghai_epoch_ms
-from quotes.universe import market_of
+from quotes.universe import add_to_universe
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -165,18 +165,6 @@ def _in_session_starts(bar_ts: np.ndarray, step: int) -> np.ndarray:
     morning = (tod >= 570 * MINUTE_MS) & (tod <= 690 * MINUTE_MS - step)
     afternoon = (tod >= 780 * MINUTE_MS) & (tod <= 900 * MINUTE_MS - step)
     return ok & (morning | afternoon) & (tod % step == 0)
-
-
-async def add_to_universe(client: Redis, keys: Keys, codes: list[str]) -> list[str]:
-    """Add codes missing from the universe, named by their code; return them."""
-    known = {k.decode() if isinstance(k, bytes) else k for k in await client.hkeys(keys.universe)}
-    new = [code for code in codes if code not in known]
-    if new:
-        await client.hset(
-            keys.universe,
-            mapping={c: Security(code=c, name=c, market=market_of(c)).model_dump_json() for c in new},
-        )
-    return new
 
 
 async def import_history(

@@ -19,7 +19,7 @@ from marketbus.trend import TrendStore
 from quotes.feeds import DayState, Feed, FeedContext, create_feed
 from quotes.feeds.base import WallClock
 from quotes.history import seed_history
-from quotes.universe import Listing, load_universe, publish, select
+from quotes.universe import Listing, add_to_universe, load_universe, publish, select
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -106,4 +106,10 @@ async def prepare(client: Redis, settings: Settings) -> tuple[list[Listing], Fee
                 ctx.resume.setdefault(code, state)
             if seeded:
                 log.info("seeded history for %d codes", len(seeded))
-    return listings, create_feed(settings.feed, ctx)
+    feed = create_feed(settings.feed, ctx)
+    extra = getattr(feed, "codes", None)  # a replay file may bring codes of its own
+    if settings.feed == "replay" and extra:
+        known = {item.code for item in listings}
+        await add_to_universe(client, keys, [c for c in extra if c not in known])
+        listings = await known_listings(client, keys, listings)
+    return listings, feed

@@ -64,6 +64,8 @@ def shanghai_epoch_ms(column: pd.Series, fmt: str | None = None) -> np.ndarray:
     Integers are taken as epoch seconds (below 1e11) or milliseconds; strings as dates
     (YYYYMMDD, YYYY-MM-DD) or date-times (YYYY-MM-DD HH:MM:SS).
     """
+    if fmt is not None and pd.api.types.is_numeric_dtype(column):
+        column = column.astype("Int64").astype("string")
     if pd.api.types.is_numeric_dtype(column):
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
         return np.where(values < 1e11, values * 1000, values)

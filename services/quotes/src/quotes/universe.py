@@ -137,3 +137,15 @@ async def publish(client: Redis, keys: Keys, universe: list[Listing]) -> None:
             keys.universe,
             mapping={item.code: item.security.model_dump_json() for item in universe},
         )
+
+
+async def add_to_universe(client: Redis, keys: Keys, codes: list[str]) -> list[str]:
+    """Add codes missing from the universe, named by their code; return them."""
+    known = {k.decode() if isinstance(k, bytes) else k for k in await client.hkeys(keys.universe)}
+    new = [code for code in codes if code not in known]
+    if new:
+        await client.hset(
+            keys.universe,
+            mapping={c: Security(code=c, name=c, market=market_of(c)).model_dump_json() for c in new},
+        )
+    return new

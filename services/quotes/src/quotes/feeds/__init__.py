@@ -10,6 +10,7 @@ __all__ = ["FEEDS", "DayState", "Feed", "FeedContext", "FeedFactory", "create_fe
 
 FEEDS: dict[str, str] = {
     "sim": "quotes.feeds.sim",
+    "replay": "quotes.feeds.replay",
 }
 
 
