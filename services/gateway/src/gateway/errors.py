@@ -79,6 +79,10 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     except ValueError:
         phrase = "error"
     message = exc.detail if isinstance(exc.detail, str) else phrase
+    if exc.status_code == 400 and "parsing the body" in message:
+        # FastAPI answers 400 for a body that is not even text; it is a bad parameter like any other
+        body = ErrorBody(error="invalid_parameter", message="body: not valid UTF-8 JSON", param="body")
+        return _json(422, body)
     if exc.status_code == 404 and message == "Not Found":
         message = "no such route; see /docs for the API"
     error = phrase.lower().replace(" ", "_").replace("-", "_")

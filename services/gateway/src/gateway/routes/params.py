@@ -26,7 +26,8 @@ CodeQuery = Annotated[
 CodesQuery = Annotated[
     str | None,
     Query(
-        max_length=6000,
+        max_length=5500,
+        pattern=r"^[0-9A-Za-z.,]*$",
         description=f"comma-separated codes (at most {MAX_CODES})",
         examples=["510300.SH,159915.SZ"],
     ),
