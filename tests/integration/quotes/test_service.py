@@ -280,3 +280,19 @@ async def test_replay_feed_end_to_end(
     assert minute == [(sh(*DAY, 10), 5.0, 5.1, 200.0), (sh(*DAY, 10, 1), 5.05, 5.05, 100.0)]
     metrics = await client.hgetall(keys.metrics)
     assert metrics[b"ticks_rejected:out_of_session"] == b"1"
+
+
+async def test_prepare_a_poll_feed_for_configured_codes(
+    client: Redis, keys: Keys, settings: Settings
+) -> None:
+    from quotes.feeds.poll import PollFeed
+    from quotes.startup import prepare
+
+    settings = settings.model_copy(update={"feed": "auto", "codes": "510300.SH, 920001.BJ"})
+    listings, feed = await prepare(client, settings)  # builds only: nothing is polled yet
+    assert isinstance(feed, PollFeed)
+    assert feed.codes == ["510300.SH", "920001.BJ"]
+    assert [p.name for p in feed.providers] == ["eastmoney", "sina", "tencent"]
+    assert {"510300.SH", "920001.BJ"} <= {item.code for item in listings}
+    raw = await client.hget(keys.universe, "920001.BJ")
+    assert Security.model_validate_json(raw).market == "北交所"  # type: ignore[arg-type]

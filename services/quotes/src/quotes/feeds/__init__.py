@@ -11,6 +11,10 @@ __all__ = ["FEEDS", "DayState", "Feed", "FeedContext", "FeedFactory", "create_fe
 FEEDS: dict[str, str] = {
     "sim": "quotes.feeds.sim",
     "replay": "quotes.feeds.replay",
+    "eastmoney": "quotes.feeds.eastmoney",
+    "sina": "quotes.feeds.sina",
+    "tencent": "quotes.feeds.tencent",
+    "auto": "quotes.feeds.auto",
 }
 
 

@@ -1,0 +1,192 @@
+"""Provider parsers on sample responses in each provider's documented format, and the polling
+loop (interval, dedupe, backoff, failover) over a mock transport. No network."""
+
+import asyncio
+import itertools
+import time
+
+import httpx
+import orjson
+import pytest
+
+from marketbus.contracts import Tick
+from marketbus.sessions import shanghai_ms as sh
+from quotes.feeds.eastmoney import EastMoney, secid
+from quotes.feeds.poll import PollFeed, in_trading_window, prefixed, unprefixed
+from quotes.feeds.sina import Sina
+from quotes.feeds.tencent import Tencent
+
+SINA = (
+    'var hq_str_sh510300="沪深300ETF,3.870,3.868,3.905,3.912,3.866,3.904,3.905,843395628,'
+    "3285234567.000,1200,3.904,3000,3.903,500,3.902,800,3.901,900,3.900,1500,3.905,2000,3.906,"
+    '300,3.907,400,3.908,100,3.909,2024-05-10,15:00:03,00,";\n'
+    'var hq_str_sz000001="平安银行,10.500,10.480,10.620,10.700,10.450,10.610,10.620,98765400,'
+    "1045678901.230,100,10.610,200,10.600,300,10.590,400,10.580,500,10.570,100,10.620,200,"
+    '10.630,300,10.640,400,10.650,500,10.660,2024-05-10,14:59:57,00,";\n'
+    'var hq_str_sh600001="";\n'
+    'var hq_str_sz000004="*ST国华,0.000,5.120,0.000,0.000,0.000,0.000,0.000,0,0.000,0,0.000,'
+    "0,0.000,0,0.000,0,0.000,0,0.000,0,0.000,0,0.000,0,0.000,0,0.000,0,0.000,2024-05-10,"
+    '15:00:00,03,";\n'
+).encode("gbk")
+
+TENCENT = (
+    'v_sh510300="1~沪深300ETF~510300~3.905~3.868~3.870~8433956~4200000~4233956~3.904~1200'
+    "~3.903~3000~3.902~500~3.901~800~3.900~900~3.905~1500~3.906~2000~3.907~300~3.908~400"
+    "~3.909~100~~20240510150003~0.037~0.96~3.912~3.866~3.905/8433956/3285234567~8433956"
+    '~328523~0.52~~~3.912~3.866~1.19~1150.21~1150.21~0.00~4.255~3.481~0.98~";\n'
+    'v_sz300750="51~宁德时代~300750~189.50~186.20~186.80~234567~120000~114567~189.49~10'
+    "~189.48~20~189.47~30~189.46~40~189.45~50~189.50~10~189.51~20~189.52~30~189.53~40"
+    "~189.54~50~~20240510145957~3.30~1.77~190.20~185.90~189.50/234567/4420012345~234567"
+    '~442001~0.60~21.5~~190.20~185.90~2.31~8335.6~8335.6~4.98~223.44~148.96~1.1~";\n'
+    'v_pv_none_match="1";\n'
+).encode("gbk")
+
+EASTMONEY = orjson.dumps({
+    "rc": 0, "rt": 11, "svr": 181669, "lt": 1, "full": 1, "dlmkts": "",
+    "data": {"total": 3, "diff": [
+        {"f2": 3.905, "f3": 0.96, "f5": 8433956, "f6": 3285234567.0, "f8": 0.52,
+         "f12": "510300", "f13": 1, "f14": "沪深300ETF", "f15": 3.912, "f16": 3.866,
+         "f17": 3.87, "f18": 3.868, "f124": 1715324403},
+        {"f2": 10.62, "f3": 1.34, "f5": 987654, "f6": 1045678901.23, "f8": 0.05,
+         "f12": "000001", "f13": 0, "f14": "平安银行", "f15": 10.7, "f16": 10.45,
+         "f17": 10.5, "f18": 10.48, "f124": 1715324397},
+        {"f2": "-", "f3": "-", "f5": "-", "f6": "-", "f8": "-", "f12": "000004", "f13": 0,
+         "f14": "*ST国华", "f15": "-", "f16": "-", "f17": "-", "f18": 5.12, "f124": 1715324400},
+    ]},
+})  # fmt: skip
+
+
+def by_code(ticks: list[Tick]) -> dict[str, Tick]:
+    return {t.code: t for t in ticks}
+
+
+def test_code_forms() -> None:
+    assert prefixed("510300.SH") == "sh510300" and unprefixed("sz159915") == "159915.SZ"
+    assert secid("510300.SH") == "1.510300" and secid("430047.BJ") == "0.430047"
+
+
+def test_sina_parser() -> None:
+    ticks = by_code(Sina().parse(SINA, ["510300.SH", "000001.SZ", "600001.SH", "000004.SZ"]))
+    assert set(ticks) == {"510300.SH", "000001.SZ"}  # unknown and suspended left out
+    etf = ticks["510300.SH"]
+    assert etf.ts == sh(2024, 5, 10, 15, 0, 3) and etf.price == 3.905
+    assert (etf.open, etf.high, etf.low, etf.pre_close) == (3.870, 3.912, 3.866, 3.868)
+    assert etf.volume == 843395628  # sina counts shares
+    assert etf.amount == 3285234567.0
+    req = Sina().request(["510300.SH", "000001.SZ"])
+    assert req.url.endswith("list=sh510300,sz000001") and "Referer" in req.headers
+    with pytest.raises(ValueError):
+        Sina().parse(b"<html>blocked</html>", ["510300.SH"])
+
+
+def test_tencent_parser_converts_lots() -> None:
+    ticks = by_code(Tencent().parse(TENCENT, ["510300.SH", "300750.SZ", "600001.SH"]))
+    assert set(ticks) == {"510300.SH", "300750.SZ"}
+    etf = ticks["510300.SH"]
+    assert etf.ts == sh(2024, 5, 10, 15, 0, 3) and etf.price == 3.905
+    assert etf.volume == 843395600  # 8433956 lots x 100
+    assert etf.amount == 3285234567.0  # from field 35, in yuan
+    assert (etf.open, etf.high, etf.low, etf.pre_close, etf.turnover) == (
+        3.870, 3.912, 3.866, 3.868, 0.52
+    )  # fmt: skip
+    catl = ticks["300750.SZ"]
+    assert catl.ts == sh(2024, 5, 10, 14, 59, 57) and catl.volume == 23456700
+    with pytest.raises(ValueError):
+        Tencent().parse(b"error", ["510300.SH"])
+
+
+def test_eastmoney_parser_converts_lots() -> None:
+    codes = ["510300.SH", "000001.SZ", "000004.SZ"]
+    ticks = by_code(EastMoney().parse(EASTMONEY, codes))
+    assert set(ticks) == {"510300.SH", "000001.SZ"}  # "-" = suspended
+    etf = ticks["510300.SH"]
+    assert etf.ts == 1715324403000 and etf.price == 3.905
+    assert etf.volume == 843395600 and etf.amount == 3285234567.0
+    assert (etf.open, etf.high, etf.low, etf.pre_close, etf.turnover) == (
+        3.87, 3.912, 3.866, 3.868, 0.52
+    )  # fmt: skip
+    keyed = orjson.loads(EASTMONEY)
+    keyed["data"]["diff"] = {str(i): row for i, row in enumerate(keyed["data"]["diff"])}
+    assert len(EastMoney().parse(orjson.dumps(keyed), codes)) == 2
+    assert EastMoney().parse(b'{"rc":0,"data":null}', codes) == []
+    req = EastMoney().request(["510300.SH", "000001.SZ"])
+    assert req.params["secids"] == "1.510300,0.000001"
+    with pytest.raises(ValueError):
+        EastMoney().parse(b"not json", codes)
+
+
+def test_trading_window() -> None:
+    assert in_trading_window(sh(2024, 5, 10, 9, 20))
+    assert in_trading_window(sh(2024, 5, 10, 12, 0))
+    assert not in_trading_window(sh(2024, 5, 10, 20, 0))
+    assert not in_trading_window(sh(2024, 5, 11, 10, 0))
+
+
+class Server:
+    """A mock transport: per host, a list of behaviours consumed in order (the last repeats)."""
+
+    def __init__(self, plan: dict[str, list[object]]) -> None:
+        self.plan = plan
+        self.calls: list[tuple[str, float]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        self.calls.append((host, time.monotonic()))
+        steps = self.plan[host]
+        step = steps.pop(0) if len(steps) > 1 else steps[0]
+        if isinstance(step, Exception):
+            raise step
+        if isinstance(step, int):
+            return httpx.Response(step)
+        assert isinstance(step, bytes)
+        return httpx.Response(200, content=step)
+
+
+def feed_for(server: Server, *providers: object, interval: float = 0.01) -> PollFeed:
+    return PollFeed(
+        list(providers), ["510300.SH", "000001.SZ"], interval=interval,  # type: ignore[arg-type]
+        transport=httpx.MockTransport(server), always_open=True,
+    )  # fmt: skip
+
+
+async def test_failover_on_error_and_timeout_then_back_after_backoff(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("quotes.feeds.poll.BACKOFF_START", 0.05)
+    server = Server({
+        "push2.eastmoney.com": [500, EASTMONEY],
+        "hq.sinajs.cn": [httpx.ReadTimeout("slow"), SINA],
+        "qt.gtimg.cn": [TENCENT],
+    })  # fmt: skip
+    feed = feed_for(server, EastMoney(), Sina(), Tencent())
+    it = aiter(feed)
+    first = await asyncio.wait_for(anext(it), 5)
+    # eastmoney 500 -> sina timeout -> tencent answers
+    assert [h for h, _ in server.calls] == ["push2.eastmoney.com", "hq.sinajs.cn", "qt.gtimg.cn"]
+    assert {t.code for t in first} == {"510300.SH"}  # tencent sample covers 510300 only here
+    assert feed.health["eastmoney"].failures == 1 and feed.health["sina"].failures == 1
+    second = await asyncio.wait_for(anext(it), 5)  # eastmoney is back after its backoff
+    assert server.calls[-1][0] == "push2.eastmoney.com"
+    assert {t.code for t in second} == {"000001.SZ"}  # 510300: same snapshot as tencent's
+    assert feed.health["eastmoney"].failures == 0
+    await it.aclose()  # type: ignore[attr-defined]
+
+
+async def test_min_interval_dedupe_and_no_crash_when_everything_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("quotes.feeds.poll.BACKOFF_START", 0.02)
+    changed = SINA.replace(b"15:00:03", b"15:00:04").replace(b"843395628", b"843395728")
+    server = Server({"hq.sinajs.cn": [b"garbage", httpx.ConnectError("down"), SINA, SINA,
+                                      SINA, changed]})  # fmt: skip
+    feed = feed_for(server, Sina(), interval=0.1)
+    it = aiter(feed)
+    first = await asyncio.wait_for(anext(it), 5)
+    assert len(first) == 2 and feed.health["sina"].failures == 0
+    second = await asyncio.wait_for(anext(it), 5)  # unchanged answers were skipped
+    assert [t.code for t in second] == ["510300.SH"] and second[0].volume == 843395728
+    times = [t for _h, t in server.calls]
+    assert len(times) == 6
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(g >= 0.095 for g in gaps)  # never faster than the minimum interval
+    await it.aclose()  # type: ignore[attr-defined]
