@@ -27,7 +27,7 @@ CodesQuery = Annotated[
     str | None,
     Query(
         max_length=5500,
-        pattern=r"^[0-9A-Za-z.,]*$",
+        pattern=r"^[0-9A-Za-z., ]*$",
         description=f"comma-separated codes (at most {MAX_CODES})",
         examples=["510300.SH,159915.SZ"],
     ),
