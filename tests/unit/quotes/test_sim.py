@@ -4,6 +4,7 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
+import pytest
 
 from marketbus.contracts import Tick
 from marketbus.sessions import accepts_tick, is_in_session
@@ -73,7 +74,9 @@ def test_new_day_resets_volume_and_sets_pre_close() -> None:
         assert tick.volume < last[code].volume or tick.volume <= 100 * 100_000
 
 
-def test_price_limits_hold() -> None:
+def test_price_limits_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("quotes.feeds.sim.REGIME_SWITCH", 0.0)  # keep the rally going
+    monkeypatch.setattr("quotes.feeds.sim.SURGE_START", 0.0)
     market = SimMarket(UNIVERSE, 7, sh(*FRI, 9, 30))
     market.mu[:] = 0.02  # a violent rally everywhere: every code must stop at its limit
     ticks = market.step_until(sh(*FRI, 9, 40))

@@ -7,7 +7,9 @@ are rounded to the tick size (0.001 yuan ETFs, 0.01 yuan stocks) and clamped to 
 limits; volumes come in lots of 100 shares and are cumulative per day, as providers send them.
 
 The market advances in steps of one market second; each code ticks with probability
-``TICK_PROB`` per step (about every 3 market seconds), at a random millisecond inside the second.
+``TICK_PROB`` per step (about every 3 market seconds), at a random millisecond inside the second;
+the first step of a run and of every trading day quotes every code (so every snapshot exists
+from the first batch on).
 The tick sequence depends only on the seed, the universe, the start time and the resume state:
 never on wall-clock jitter.
 """
@@ -91,6 +93,7 @@ class SimMarket:
                 self.pre_close[i] = self.price[i] = state.price
         self.logp = np.log(self.price)
         self._set_limits()
+        self._opening = True  # the first step of a run or a day quotes every code
 
     def _set_limits(self) -> None:
         self.limit_up = round_to_tick(self.pre_close * (1 + self.limit_pct), self.tick)
@@ -104,6 +107,7 @@ class SimMarket:
         self.volume[:] = 0.0
         self.amount[:] = 0.0
         self._set_limits()
+        self._opening = True
 
     def step(self) -> list[Tick]:
         """One market second at ``self.t``; returns its ticks and moves ``t`` to the next second
@@ -131,6 +135,9 @@ class SimMarket:
         noise = rng.standard_normal(n) * SIGMA
         self.logp += self.mu + noise - REVERSION * (self.logp - self.anchor)
         ticking = rng.random(n) < TICK_PROB
+        if self._opening:
+            ticking[:] = True
+            self._opening = False
         offsets = rng.integers(0, STEP_MS, n)
         idx = np.flatnonzero(ticking)
         ticks: list[Tick] = []
