@@ -10,7 +10,6 @@ Everything is a pure function of the seed, the code and the start time.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -177,7 +176,3 @@ async def seed_history(
     await store.merge_rows(history.minute, "1m")
     return history.states
 
-
-def describe(start_ms: int) -> str:
-    day: dt.date = trading_date(start_ms)
-    return f"{day.isoformat()} ({DAILY_BARS} daily and {MINUTE_BARS} one-minute bars per code)"
