@@ -175,4 +175,3 @@ async def seed_history(
     await store.merge_rows(history.daily, "1d")
     await store.merge_rows(history.minute, "1m")
     return history.states
-
