@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     auto_calculate_signals: bool = Field(
         default=True, description="Run the full-market scan on the schedule."
     )
+    strategy_params: dict[str, dict[str, float | int]] = Field(
+        default_factory=dict,
+        description="Strategy parameters over their defaults, as JSON: "
+        '{"volume_wave": {"devil": 30}, "ma_cross": {"slow": 30}}.',
+    )
     signal_schedule: str = Field(
         default="every 20m in session; 17:30 on trading days",
         description="Scan schedule: `every <N>s|m|h [in session]` and/or `HH:MM on trading days`, "

@@ -67,6 +67,7 @@ class SignalsService:
         self.keys = Keys(settings.key_prefix)
         self.consumer = settings.consumer_name or f"{socket.gethostname()}-{os.getpid()}"
         self.schedule: Schedule = parse_schedule(settings.signal_schedule)
+        self.strategies = build_strategies(settings.strategy_params)  # bad names fail at start
         self.stop_event = asyncio.Event()
         self.inflight: set[asyncio.Task[None]] = set()
 
@@ -74,7 +75,7 @@ class SignalsService:
         s, keys = self.settings, self.keys
         client = connect(self.url)
         await wait_for_server(client, self.url)
-        strategies = build_strategies()
+        strategies = self.strategies
         trend = TrendStore(client, keys, s.trend_max_bars)
         store = SignalStore(client, keys, s.signals_maxlen)
         self.processor = BarProcessor(client, keys, trend, store, strategies, s.dlq_maxlen)
