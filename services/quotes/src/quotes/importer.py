@@ -259,3 +259,35 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self._rich is not None:
             self._rich.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m quotes.importer FILE [--period 1d]`` (what ``marketbus import-history`` runs)."""
+    import argparse
+    import sys
+
+    from redis.exceptions import RedisError
+
+    from marketbus.redis import redact
+    from marketbus.settings import load_settings
+
+    parser = argparse.ArgumentParser(prog="marketbus import-history")
+    parser.add_argument("file")
+    parser.add_argument("--period", default="1d", choices=sorted(LAYOUTS))
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    try:
+        summary = run_import_history(args.file, settings, args.period)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"marketbus import-history: {exc}", file=sys.stderr)
+        return 2
+    except RedisError as exc:
+        where = redact(settings.redis_url or "")
+        print(f"marketbus import-history: cannot reach the server at {where}: {exc}", file=sys.stderr)
+        return 2
+    print(summary.render())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
