@@ -65,6 +65,7 @@ class Stats:
     bars: int = 0
     batches: int = 0
     write_errors: int = 0
+    dropped: int = 0
 
 
 class QuotesService:
@@ -81,6 +82,8 @@ class QuotesService:
         self._lock = asyncio.Lock()
         self._stats_t0 = time.monotonic()
         self._stats_last = 0
+        self.stopping = asyncio.Event()  # set on shutdown: stop retrying writes
+        self.pending_counters: Counter[str] = Counter()  # counts not yet written (outage)
 
     # --- pure part ----------------------------------------------------------------------------
 
@@ -113,20 +116,29 @@ class QuotesService:
 
     # --- I/O ----------------------------------------------------------------------------------
 
-    async def write(self, plan: WritePlan, attempts: int = 5) -> None:
-        """One pipeline for the whole plan; retried with backoff when the server fails."""
+    async def write(self, plan: WritePlan) -> None:
+        """One pipeline for the whole plan. While the server is unreachable the write is retried
+        with backoff and the feed waits (nothing is lost: the batch is written after the outage).
+        Only when the service is stopping during an outage is the batch given up, and then it is
+        counted (``ticks_dropped:server_unavailable``) and logged, never silently lost."""
         delay = 0.2
-        for attempt in range(1, attempts + 1):
+        while True:
             try:
                 await self._execute(plan)
                 break
             except RedisError as exc:
                 self.stats.write_errors += 1
-                if attempt == attempts:
-                    log.error("dropping a batch after %d failed writes: %s", attempts, exc)
+                if self.stopping.is_set():
+                    self.stats.dropped += len(plan.ticks)
+                    self.pending_counters["ticks_dropped:server_unavailable"] += len(plan.ticks)
+                    log.error(
+                        "stopping with the server unreachable: %d ticks and %d bars dropped (%s)",
+                        len(plan.ticks), len(plan.bars), exc,
+                    )  # fmt: skip
                     return
                 log.warning("write failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), delay)
                 delay = min(delay * 2, 5.0)
         self.stats.accepted += len(plan.ticks)
         self.stats.rejected += len(plan.rejects)
@@ -144,9 +156,11 @@ class QuotesService:
         for bar in plan.bars:
             await self.store.append_in(pipe, bar)  # queued before the bar is published
             pipe.xadd(k.bars, wire.encode(bar), maxlen=s.bars_maxlen, approximate=True)
-        for name, count in plan.counters.items():
+        counters = plan.counters + self.pending_counters
+        for name, count in counters.items():
             pipe.hincrby(k.metrics, name, count)
         await pipe.execute()
+        self.pending_counters.clear()
 
     async def process(self, ticks: list[Tick]) -> WritePlan:
         """Handle one batch of ticks end to end."""
@@ -227,6 +241,7 @@ class QuotesService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop``; then flush the open bars, as closed bars, and return."""
+        self.stopping = stop  # a write stuck in an outage gives up (counted) once we stop
         self._stats_t0, self._stats_last = time.monotonic(), 0
         await self.heartbeat()
         tasks = [
