@@ -61,23 +61,34 @@ class BarProcessor:
         self.stats = Stats()
 
     async def handle(self, entries: Sequence[Entry]) -> None:
-        """Process a batch and acknowledge it. On failure, retry entry by entry so one poison bar
-        does not hold back the others; failing entries stay pending for the reclaimer."""
+        """Process a batch and acknowledge it. Unparseable entries go to the DLQ first, once; if the
+        rest fails, retry entry by entry so one poison bar does not hold back the others; failing
+        entries stay pending for the reclaimer."""
         if not entries:
             return
+        good: list[tuple[bytes, Bar]] = []
+        bad: list[tuple[bytes, dict[bytes, bytes], str]] = []
+        for entry_id, fields in entries:
+            try:
+                good.append((entry_id, decode(Bar, fields)))
+            except BadMessage as exc:
+                bad.append((entry_id, fields, str(exc)))
+        await self.dead_letter(bad)
+        if not good:
+            return
         try:
-            await self._process(entries)
-            await self.ack([i for i, _ in entries])
+            await self._process([bar for _, bar in good])
+            await self.ack([i for i, _ in good])
             return
         except Exception:
-            log.exception("batch of %d bars failed; retrying one by one", len(entries))
-        for entry in entries:
+            log.exception("batch of %d bars failed; retrying one by one", len(good))
+        for entry_id, bar in good:
             try:
-                await self._process([entry])
-                await self.ack([entry[0]])
+                await self._process([bar])
+                await self.ack([entry_id])
             except Exception as exc:
                 self.stats.failures += 1
-                log.error("bar %s failed, left pending for retry: %r", entry[0].decode(), exc)
+                log.error("bar %s failed, left pending for retry: %r", entry_id.decode(), exc)
 
     async def ack(self, ids: Sequence[bytes]) -> None:
         if ids:
@@ -96,17 +107,7 @@ class BarProcessor:
         for entry_id, _, error in entries:
             log.warning("bar entry %s dead-lettered: %s", entry_id.decode(), error)
 
-    async def _process(self, entries: Sequence[Entry]) -> None:
-        bars: list[Bar] = []
-        bad: list[tuple[bytes, dict[bytes, bytes], str]] = []
-        for entry_id, fields in entries:
-            try:
-                bars.append(decode(Bar, fields))
-            except BadMessage as exc:
-                bad.append((entry_id, fields, str(exc)))
-        await self.dead_letter(bad)
-        if not bars:
-            return
+    async def _process(self, bars: Sequence[Bar]) -> None:
         targets = await self._windows(bars)
         universe = await self.store.universe([b.code for b in bars])
         signals = evaluate_windows(targets, self.strategies, universe, now_ms())
