@@ -14,12 +14,15 @@ from collections.abc import Awaitable, Callable
 
 import redis
 
-from benchmarks import bench_scan
+from benchmarks import bench_consume, bench_ingest, bench_latency, bench_scan
 from benchmarks.harness import RESULTS, Result, machine, markdown, show
 from marketbus.server import EmbeddedServer
 
 Bench = Callable[[str, bool], Awaitable[list[Result]]]
 BENCHES: dict[str, Bench] = {
+    "ingest": bench_ingest.run,
+    "consume": bench_consume.run,
+    "latency": bench_latency.run,
     "scan": bench_scan.run,
 }
 

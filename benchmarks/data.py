@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from marketbus.trend import NF
@@ -36,3 +38,21 @@ def daily_rows(n_codes: int, bars: int, seed: int = 1) -> np.ndarray:
     out[:, :, 5] = volume
     out[:, :, 6] = volume * close
     return out
+
+
+async def load_market(
+    client: Any, prefix: str, codes_: list[str], rows: np.ndarray, period: str = "1d"
+) -> None:
+    """Trend series (``rows`` per code) and the universe, as the quotes service would leave them."""
+    from marketbus.contracts import Security
+    from marketbus.keys import Keys
+    from marketbus.trend import TrendStore
+    from quotes.universe import market_of
+
+    keys = Keys(prefix)
+    trend = TrendStore(client, keys, max_bars=500)
+    for start in range(0, len(codes_), 1000):
+        chunk = codes_[start : start + 1000]
+        await trend.merge_rows(dict(zip(chunk, rows[start : start + 1000], strict=True)), period)
+    universe = {c: Security(code=c, name=c, market=market_of(c)).model_dump_json() for c in codes_}
+    await client.hset(keys.universe, mapping=universe)

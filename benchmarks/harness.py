@@ -117,4 +117,4 @@ def markdown(results: list[Result], info: dict[str, str], mode: str) -> str:
 
 
 def show(results: list[Result]) -> None:
-    Console().print(table(results))
+    Console(width=170).print(table(results))

@@ -1,0 +1,56 @@
+"""Ingest: ticks/s through the quotes service's own batch path vs a bare pipelined XADD loop.
+
+Both run in a fresh subprocess each (role ``ingest``), alternately, on the same pre-built ticks
+(``make_tick`` objects, as the feeds hand them over), 500 per batch/pipeline (the service's
+``tick_batch``). The service path is ``QuotesService.process``: validation, tick XADD, snapshot
+HSET, 1m/5m/1d aggregation, closed bars to the trend series (Lua) and ``mb:bars``, counters. Best
+of the repeats for each side (throughput on a shared machine only ever loses to noise).
+
+Also reports memory after the ingest run: the quotes process's RSS and the server's used_memory.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from benchmarks import procs
+from benchmarks.harness import Result
+
+
+async def run(url: str, quick: bool) -> list[Result]:
+    n_ticks, n_codes, repeats = (40_000, 1000, 2) if quick else (200_000, 2000, 3)
+    client = Redis.from_url(url)
+    best: dict[str, dict] = {}
+    used = 0
+    for _ in range(repeats):
+        for mode in ("bare", "service"):
+            await client.flushall()
+            params = {"url": url, "prefix": "bi", "ticks": n_ticks, "codes": n_codes, "mode": mode}
+            out = await procs.result_of(procs.role("ingest", params), timeout=300)
+            out["rate"] = out["ticks"] / out["seconds"]
+            if mode == "service":
+                used = max(used, int((await client.info("memory"))["used_memory"]))
+            if mode not in best or out["rate"] > best[mode]["rate"]:
+                best[mode] = out
+    await client.flushall()
+    await client.aclose()
+    svc, bare = best["service"], best["bare"]
+    size = f"{n_ticks:,} ticks, {n_codes:,} codes, {svc['bars']:,} bars closed"
+    return [
+        Result(
+            "ingest",
+            f"quotes path ticks/s ({size})",
+            svc["rate"],
+            "ticks/s",
+            baseline="bare pipelined XADD",
+            baseline_value=bare["rate"],
+            target=">= 20,000/s and >= 0.5x",
+            met=svc["rate"] >= 20_000 and svc["rate"] >= 0.5 * bare["rate"],
+        ),
+        Result(
+            "memory", "quotes process RSS after the ingest run", svc["rss_mb"], "MiB", higher_is_better=False
+        ),
+        Result(
+            "memory", "server used_memory after the ingest run", used / 2**20, "MiB", higher_is_better=False
+        ),
+    ]

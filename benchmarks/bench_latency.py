@@ -1,0 +1,131 @@
+"""Latency under a steady load: tick -> snapshot at 2,000 ticks/s, bar -> signal at 2,000 bars/s.
+
+Every party is its own process: the generator (timestamps in the messages), the service, and the
+watcher that sees the effect. Latency = when the watcher saw the effect minus publish time (same
+machine, same wall clock).
+
+- tick -> snapshot: the quotes service (``QuotesService.run``: ingest loop, bar timer, heartbeat)
+  fed from a stream the tick generator XADDs 20 ticks to every 10 ms (the publish time travels in
+  ``turnover``); 500 codes at real-time market speed, crossing a minute boundary (500 1m bars
+  close mid-run). The watcher polls the snapshots of 50 codes every millisecond. The figure
+  includes the feed hop (XADD -> XREAD), as a real provider's network would.
+- bar -> signal: ``python -m signals``; the generator appends each bar to its trend series and
+  XADDs it to mb:bars in one pipeline (what quotes does), 20 bars every 10 ms; the watcher
+  XREAD BLOCKs on mb:signals. Only bars that produce a signal give a sample.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from benchmarks import procs
+from benchmarks.data import codes as make_codes
+from benchmarks.data import daily_rows, load_market
+from benchmarks.harness import Result
+from benchmarks.workers import OPEN_MS
+
+RATE = 2000
+WARMUP = 2.0  # seconds of load before samples count (lazy imports, first calendar lookup, scripts)
+
+
+def after_warmup(pairs: list[tuple[float, float]]) -> list[float]:
+    """Latencies of (publish ms, latency ms) pairs published after the warm-up."""
+    if not pairs:
+        return []
+    start = min(pt for pt, _ in pairs) + WARMUP * 1000
+    return [lat for pt, lat in pairs if pt >= start]
+
+
+async def tick_to_snapshot(url: str, quick: bool) -> list[Result]:
+    seconds = 4.0 if quick else 12.0
+    n_codes, prefix = 500, "bl"
+    codes = make_codes(n_codes)
+    start_ms = OPEN_MS + 60_000 - int((WARMUP + seconds * 0.4) * 1000)  # 09:31 at 40% of the run
+    host = procs.role("quotes_host", {"url": url, "prefix": prefix, "codes": n_codes})
+    with procs.running(host):
+        await procs.read_line(host, 60)
+        watch = procs.role(
+            "snapshot_watch",
+            {"url": url, "prefix": prefix, "sample": codes[::10], "seconds": WARMUP + seconds + 1.5},
+        )
+        with procs.running(watch):
+            await procs.read_line(watch, 60)
+            gen = procs.role(
+                "tick_gen",
+                {
+                    "url": url,
+                    "prefix": prefix,
+                    "codes": n_codes,
+                    "rate": RATE,
+                    "seconds": WARMUP + seconds,
+                    "start_ms": start_ms,
+                },
+            )
+            sent = (await procs.result_of(gen, seconds + 60))["sent"]
+            lat = after_warmup((await procs.result_of(watch, 60))["latencies"])
+        procs.stop(host)
+        hosted = await procs.result_of(host, 30)
+    what = f"{sent:,} ticks at {RATE:,}/s, {len(lat):,} samples, {hosted['bars']} bars closed"
+    return [
+        Result(
+            "latency", f"tick->snapshot p50 ({what})", procs.percentile(lat, 50), "ms", higher_is_better=False
+        ),
+        Result("latency", "tick->snapshot p99", procs.percentile(lat, 99), "ms", higher_is_better=False),
+    ]
+
+
+async def bar_to_signal(url: str, quick: bool) -> list[Result]:
+    seconds = 4.0 if quick else 10.0
+    n_codes, extra, prefix, seed = (1000, 12, "bs", 11) if quick else (2000, 12, "bs", 11)
+    history = 250
+    client = Redis.from_url(url)
+    codes = make_codes(n_codes)
+    rows = daily_rows(n_codes, history + extra, seed=seed)
+    await load_market(client, prefix, codes, rows[:, :history])
+    workers = await procs.start_signals(client, url, prefix, 1)
+    with procs.running(*workers):
+        watch = procs.role("signal_watch", {"url": url, "prefix": prefix, "seconds": WARMUP + seconds + 2})
+        with procs.running(watch):
+            await procs.read_line(watch, 60)
+            gen = procs.role(
+                "bar_gen",
+                {
+                    "url": url,
+                    "prefix": prefix,
+                    "codes": n_codes,
+                    "history": history,
+                    "extra": extra,
+                    "seed": seed,
+                    "rate": RATE,
+                    "seconds": WARMUP + seconds,
+                },
+            )
+            published = (await procs.result_of(gen, seconds + 60))["published"]
+            seen = await procs.result_of(watch, 60)
+        rss = procs.rss_mb(workers[0])
+    await client.aclose()
+    first = {(c, ts): t for c, ts, t in seen["seen"]}
+    lat = after_warmup([(pt, first[(c, ts)] - pt) for c, ts, pt in published if (c, ts) in first])
+    p99 = procs.percentile(lat, 99)
+    what = f"{len(published):,} bars at {RATE:,}/s, {len(lat):,} with signals"
+    return [
+        Result(
+            "latency", f"bar->signal p50 ({what})", procs.percentile(lat, 50), "ms", higher_is_better=False
+        ),
+        Result(
+            "latency",
+            "bar->signal p99",
+            p99,
+            "ms",
+            higher_is_better=False,
+            target="p99 <= 50 ms",
+            met=p99 <= 50,
+        ),
+        Result("memory", "signals worker RSS after the bar->signal run", rss, "MiB", higher_is_better=False),
+    ]
+
+
+async def run(url: str, quick: bool) -> list[Result]:
+    out = await tick_to_snapshot(url, quick)
+    await Redis.from_url(url).flushall()
+    return out + await bar_to_signal(url, quick)
