@@ -15,6 +15,8 @@ import orjson
 from faststream.middlewares import AckPolicy
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
+from faststream.redis.message import FAKE_CONSUMER
+from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -56,6 +58,15 @@ async def wait_for_server(client: Redis, url: str) -> None:
             log.warning("server %s not reachable (%s); retrying in %.1f s", redact(url), exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+async def raw_batch(message: Any) -> BatchMessage:
+    """The batch as read, undecoded. FastStream's own parser JSON-dumps every entry's fields before
+    the handler runs and raises on bytes that are not UTF-8, so one such entry failed its whole
+    batch, unacknowledged and out of the handler's (and the DLQ's) reach. The handlers read
+    ``raw_message`` only, decode each entry themselves and acknowledge it (MANUAL ack policy: the
+    message's own consumer is never used)."""
+    return BatchMessage(raw_message=message, body=b"", consumer=FAKE_CONSUMER, group=None)
 
 
 class SignalsService:
@@ -145,7 +156,7 @@ class SignalsService:
             task.add_done_callback(self.inflight.discard)
             await asyncio.shield(task)
 
-        subscriber = broker.subscriber(stream=sub, ack_policy=AckPolicy.MANUAL)
+        subscriber = broker.subscriber(stream=sub, ack_policy=AckPolicy.MANUAL, parser=raw_batch)
         subscriber(on_batch)
         return subscriber
 
