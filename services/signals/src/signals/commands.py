@@ -47,32 +47,46 @@ class CommandHandler:
         self.dlq_maxlen = dlq_maxlen
 
     async def handle(self, entries: Sequence[Entry]) -> None:
-        by_period: dict[str, list[JobStatus]] = {}
+        """Serve a batch of commands. Unparseable entries go to the DLQ at once; an entry whose
+        processing fails is left pending (the reclaimer redelivers it, then dead-letters it after
+        ``max_deliveries``) and does not hold back the others, which are acknowledged."""
+        by_period: dict[str, list[tuple[bytes, JobStatus]]] = {}
         bad = []
+        failed: set[bytes] = set()
         for entry_id, fields in entries:
             try:
                 cmd = decode(Command, fields)
             except BadMessage as exc:
                 bad.append((entry_id, fields, str(exc)))
                 continue
-            job = await self.store.get_job(cmd.id) or queued_job(cmd)
+            try:
+                job = await self.store.get_job(cmd.id) or queued_job(cmd)
+            except Exception as exc:
+                failed.add(entry_id)
+                log.error("command %s failed, left pending for retry: %r", entry_id.decode(), exc)
+                continue
             if job.state in ("done", "failed"):
                 continue  # redelivered after it finished: nothing to do
-            by_period.setdefault(cmd.period, []).append(job)
-        if bad:
-            pipe = self.client.pipeline(transaction=True)
-            for entry_id, fields, error in bad:
-                dead_letter(
-                    pipe,
-                    self.keys.dlq,
-                    self.dlq_maxlen,
-                    self.keys.commands,
-                    entry_id,
-                    fields,
-                    error,
-                )
-                log.warning("command entry %s dead-lettered: %s", entry_id.decode(), error)
-            await pipe.execute()
-        for period, jobs in by_period.items():
-            await self.scanner.run(jobs, period)
-        await self.client.xack(self.keys.commands, COMMANDS_GROUP, *[i for i, _ in entries])
+            by_period.setdefault(cmd.period, []).append((entry_id, job))
+        await self.dead_letter(bad)
+        for period, items in by_period.items():
+            try:
+                await self.scanner.run([job for _, job in items], period)
+            except Exception as exc:
+                failed.update(i for i, _ in items)
+                log.error("scan of %d job(s) failed, left pending for retry: %r", len(items), exc)
+        done = {i for i, _ in entries} - failed - {i for i, _, _ in bad}
+        if done:
+            await self.client.xack(self.keys.commands, COMMANDS_GROUP, *sorted(done))
+
+    async def dead_letter(self, entries: Sequence[tuple[bytes, dict[bytes, bytes], str]]) -> None:
+        """Move entries to the DLQ with their error and acknowledge them, in one round trip."""
+        if not entries:
+            return
+        pipe = self.client.pipeline(transaction=True)
+        for entry_id, fields, error in entries:
+            dead_letter(pipe, self.keys.dlq, self.dlq_maxlen, self.keys.commands, entry_id, fields, error)
+        pipe.xack(self.keys.commands, COMMANDS_GROUP, *[e[0] for e in entries])
+        await pipe.execute()
+        for entry_id, _, error in entries:
+            log.warning("command entry %s dead-lettered: %s", entry_id.decode(), error)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -138,18 +138,35 @@ class BarProcessor:
         return targets
 
 
+class Handler(Protocol):
+    """What a reclaimer drives: the consumer of one stream (bars or commands)."""
+
+    client: Redis
+    keys: Keys
+
+    async def handle(self, entries: Sequence[Entry]) -> None: ...
+
+    async def dead_letter(self, entries: Sequence[tuple[bytes, dict[bytes, bytes], str]]) -> None: ...
+
+
 class Reclaimer:
-    """Claims bars left pending by a dead consumer (XAUTOCLAIM) and dead-letters repeat failures."""
+    """Claims entries left pending by a dead consumer, or by a failure (XAUTOCLAIM), and
+    dead-letters those delivered more than ``max_deliveries`` times. Bars by default; pass
+    ``stream`` and ``group`` for another consumed stream."""
 
     def __init__(
         self,
-        processor: BarProcessor,
+        processor: Handler,
         consumer: str,
         min_idle_ms: int,
         max_deliveries: int,
         count: int,
+        stream: str | None = None,
+        group: str = SIGNALS_GROUP,
     ) -> None:
         self.p = processor
+        self.stream = stream or processor.keys.bars
+        self.group = group
         self.consumer = consumer
         self.min_idle_ms = min_idle_ms
         self.max_deliveries = max_deliveries
@@ -157,12 +174,12 @@ class Reclaimer:
 
     async def run_once(self) -> int:
         """One sweep over the pending entries list. Returns how many entries were claimed."""
-        client, keys = self.p.client, self.p.keys
+        client = self.p.client
         start: bytes | str = "0-0"
         claimed_total = 0
         while True:
             next_id, claimed, *_ = await client.xautoclaim(
-                keys.bars, SIGNALS_GROUP, self.consumer, self.min_idle_ms, start, count=self.count
+                self.stream, self.group, self.consumer, self.min_idle_ms, start, count=self.count
             )
             if claimed:
                 claimed_total += len(claimed)
@@ -172,11 +189,11 @@ class Reclaimer:
             start = next_id
 
     async def _handle_claimed(self, claimed: Sequence[Entry]) -> None:
-        client, keys = self.p.client, self.p.keys
+        client = self.p.client
         ids = [i for i, _ in claimed]
         pending = await client.xpending_range(
-            keys.bars,
-            SIGNALS_GROUP,
+            self.stream,
+            self.group,
             min=ids[0],
             max=ids[-1],
             count=len(ids) * 2,

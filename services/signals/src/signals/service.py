@@ -93,6 +93,15 @@ class SignalsService:
         reclaimer = Reclaimer(self.processor, self.consumer, s.claim_idle_ms, s.max_deliveries, s.batch_size)
         scanner = Scanner(client, keys.scan_lock, trend, store, strategies, self.consumer)
         commands = CommandHandler(client, keys, store, scanner, s.dlq_maxlen)
+        command_reclaimer = Reclaimer(
+            commands,
+            self.consumer,
+            s.claim_idle_ms,
+            s.max_deliveries,
+            100,
+            stream=keys.commands,
+            group=COMMANDS_GROUP,
+        )
         self.client = client
         await self._setup(strategies)
 
@@ -114,6 +123,7 @@ class SignalsService:
         )
         tasks = [
             asyncio.create_task(self._every(max(0.2, s.claim_idle_ms / 2000), reclaimer.run_once)),
+            asyncio.create_task(self._every(max(0.2, s.claim_idle_ms / 2000), command_reclaimer.run_once)),
             asyncio.create_task(self._every(1.0, self._heartbeat)),
             asyncio.create_task(self._every(2.0, self._ensure_groups)),
         ]
