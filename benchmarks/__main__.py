@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import redis
 
-from benchmarks import bench_consume, bench_ingest, bench_latency, bench_scan
+from benchmarks import bench_consume, bench_gateway, bench_ingest, bench_latency, bench_scan
 from benchmarks.harness import RESULTS, Result, machine, markdown, show
 from marketbus.server import EmbeddedServer
 
@@ -23,6 +23,7 @@ BENCHES: dict[str, Bench] = {
     "ingest": bench_ingest.run,
     "consume": bench_consume.run,
     "latency": bench_latency.run,
+    "gateway": bench_gateway.run,
     "scan": bench_scan.run,
 }
 

@@ -26,7 +26,7 @@ async def run(url: str, quick: bool) -> list[Result]:
         for mode in ("bare", "service"):
             await client.flushall()
             params = {"url": url, "prefix": "bi", "ticks": n_ticks, "codes": n_codes, "mode": mode}
-            out = await procs.result_of(procs.role("ingest", params), timeout=300)
+            out = await procs.result_of(procs.role("ingest", params), limit=300)
             out["rate"] = out["ticks"] / out["seconds"]
             if mode == "service":
                 used = max(used, int((await client.info("memory"))["used_memory"]))

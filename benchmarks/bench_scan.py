@@ -155,6 +155,22 @@ async def run(url: str, quick: bool) -> list[Result]:
         old_way_one(raw)
     old_per_code = (time.perf_counter() - t0) / sample
     old_total = old_per_code * n_codes
+    # scaling: the same scan over the first 1/6, 1/2 and all of the codes
+    scaling = []
+    for n in (n_codes // 6, n_codes // 2, n_codes):
+        seen = [k async for k in client.scan_iter(match=f"{keys.tag}:signal:seen:*", count=5000)]
+        for start in range(0, len(seen), 5000):
+            await client.unlink(*seen[start : start + 5000])
+        await client.delete(keys.universe)
+        await client.hset(
+            keys.universe,
+            mapping={c: Security(code=c, name=c, market="SH主板").model_dump_json() for c in all_codes[:n]},
+        )
+        job = JobStatus(job_id=f"s{n}", task_type="calc_signals", state="queued", created_ts=0)
+        t0 = time.perf_counter()
+        await scanner.run([job], "1d")
+        scaling.append((n, time.perf_counter() - t0))
+    # (each scaling run writes its signals afresh: the idempotency markers were removed)
     await client.aclose()
     size = f"{n_codes} codes x {WINDOW_BARS} bars"
     return [
@@ -189,4 +205,16 @@ async def run(url: str, quick: bool) -> list[Result]:
             target="ratio >= 50",
             met=old_total / scan_s >= 50,
         ),
+        *[
+            Result(
+                "scaling",
+                f"scan time, {n:,} codes (signals written)",
+                t,
+                "s",
+                baseline=f"{scaling[0][0]:,} codes x {n // scaling[0][0]}",
+                baseline_value=scaling[0][1] * n / scaling[0][0],
+                higher_is_better=False,
+            )
+            for n, t in scaling
+        ],
     ]
