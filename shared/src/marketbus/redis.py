@@ -5,10 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry  # the async one: redis.retry.Retry never awaits, so never retries
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 
 def connect(url: str, **kwargs: object) -> Redis:
