@@ -225,3 +225,36 @@ async def signal_ids(client: Redis, keys: Keys) -> list[str]:
     import orjson
 
     return [orjson.loads(f[b"data"])["id"] for _, f in await client.xrange(keys.signals)]
+
+
+# --- ticks --------------------------------------------------------------------------------------
+
+
+def tick_rows(codes: Sequence[str], start_ms: int, steps: int, step_ms: int, seed: int = 1) -> list[dict]:
+    """Tick rows for a replay file: every code quoted every ``step_ms``, cumulative volume and
+    amount, prices on a random walk. In time order."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    price = {c: 10.0 + i for i, c in enumerate(codes)}
+    volume = dict.fromkeys(codes, 0)
+    amount = dict.fromkeys(codes, 0.0)
+    for k in range(steps):
+        ts = start_ms + k * step_ms
+        for c in codes:
+            price[c] = max(0.5, round(price[c] * (1 + rng.normal(0, 0.002)), 3))
+            inc = int(rng.integers(1, 50)) * 100
+            volume[c] += inc
+            amount[c] = round(amount[c] + inc * price[c], 2)
+            rows.append({"code": c, "ts": ts, "price": price[c], "volume": volume[c], "amount": amount[c]})
+    return rows
+
+
+def write_csv(path: Path, rows: Sequence[dict]) -> Path:
+    cols = list(rows[0])
+    lines = [",".join(cols)] + [",".join(str(r[c]) for c in cols) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+async def metrics(client: Redis, keys: Keys) -> dict[str, int]:
+    return {k.decode(): int(v) for k, v in (await client.hgetall(keys.metrics)).items()}
