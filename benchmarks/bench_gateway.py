@@ -102,7 +102,7 @@ async def measured(
 
 
 async def quotes_route(url: str, quick: bool) -> list[Result]:
-    seconds, repeats = (3.0, 1) if quick else (10.0, 2)
+    seconds, repeats = (2.0, 1) if quick else (10.0, 2)
     client = Redis.from_url(url)
     codes = make_codes(1000)
     await client.hset(Keys(PREFIX).snapshots, mapping={c: quote(c, i) for i, c in enumerate(codes)})
@@ -178,7 +178,7 @@ async def quotes_route(url: str, quick: bool) -> list[Result]:
 
 async def sse(url: str, quick: bool) -> list[Result]:
     n_clients, rate = 200, 50
-    count = 150 if quick else 500
+    count = 100 if quick else 500
     port = free_port()
     gateway = await procs.start_http(["-m", "gateway"], procs.env_for(url, PREFIX, port=port), port)
     with procs.running(gateway):

@@ -37,7 +37,7 @@ def after_warmup(pairs: list[tuple[float, float]]) -> list[float]:
 
 
 async def tick_to_snapshot(url: str, quick: bool) -> list[Result]:
-    seconds = 4.0 if quick else 12.0
+    seconds = 2.0 if quick else 12.0
     n_codes, prefix = 500, "bl"
     codes = make_codes(n_codes)
     start_ms = OPEN_MS + 60_000 - int((WARMUP + seconds * 0.4) * 1000)  # 09:31 at 40% of the run
@@ -75,7 +75,7 @@ async def tick_to_snapshot(url: str, quick: bool) -> list[Result]:
 
 
 async def bar_to_signal(url: str, quick: bool) -> list[Result]:
-    seconds = 4.0 if quick else 10.0
+    seconds = 2.0 if quick else 10.0
     n_codes, extra, prefix, seed = (1000, 12, "bs", 11) if quick else (2000, 12, "bs", 11)
     history = 250
     client = Redis.from_url(url)
