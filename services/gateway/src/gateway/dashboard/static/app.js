@@ -1,11 +1,17 @@
 // marketbus dashboard: live ETF board, k-line chart with signals, live signal feed, scan trigger.
 // Data comes from the gateway's REST and SSE routes; nothing is computed here but formatting.
+// Hooks for people and tests: #conn[data-state], #board tr[data-code][data-ts],
+// #chart[data-code][data-period][data-bars][data-markers], #feed li.live, #scan-job[data-state].
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const SHANGHAI_OFFSET_S = 8 * 3600; // the chart shows Asia/Shanghai wall time
-const state = { code: null, period: "1d", rows: new Map(), chart: null, candles: null, volume: null,
-                token: null, strategies: new Map(), feedFilter: "", etfs: [] };
+const UP = "#e53935", DOWN = "#1aa260"; // 红涨绿跌: red up, green down
+const state = {
+  code: null, name: "", period: "1d", rows: new Map(), chart: null, candles: null, volume: null,
+  bars: [], token: null, strategies: new Map(), feedFilter: "", sideFilter: "", etfs: [],
+  feedIds: new Set(), sort: { key: null, dir: 1 }, streams: {}, scanning: false, barSignals: new Map(),
+};
 
 function fmtNum(v, digits = 3) { return v == null ? "–" : Number(v).toFixed(digits); }
 function fmtVol(v) {
@@ -15,202 +21,342 @@ function fmtVol(v) {
   return String(Math.round(v));
 }
 function fmtPct(v) { return v == null ? "–" : (v > 0 ? "+" : "") + v.toFixed(2) + "%"; }
-function cls(v) { return v > 0 ? "up" : v < 0 ? "down" : ""; }
+function cls(v) { return v > 0 ? "up" : v < 0 ? "down" : "flat"; }
+const TZ = { timeZone: "Asia/Shanghai", hour12: false };
 function fmtTime(ms) {
-  return new Date(ms).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false,
-    month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+  return new Date(ms).toLocaleString("zh-CN", { ...TZ, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+}
+function fmtClock(ms) {
+  return new Date(ms).toLocaleTimeString("zh-CN", { ...TZ, hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 async function getJSON(url) {
   const r = await fetch(url, { headers: { Accept: "application/json" } });
-  if (!r.ok) throw new Error((await r.json().catch(() => ({}))).message || r.statusText);
+  if (!r.ok) throw new Error((await r.json().catch(() => ({}))).message || `${r.status} ${r.statusText}`);
   return r.json();
 }
-function td(text, className) {
-  const cell = document.createElement("td");
-  cell.textContent = text;
-  if (className) cell.className = className;
-  return cell;
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text != null) e.textContent = text;
+  return e;
+}
+
+// --- live streams: EventSource retries by itself (with Last-Event-ID); when the browser gives up
+// (the gateway answered with an error), reopen with a growing delay and reload what was missed.
+function openStream(name, url, handlers, onReopen) {
+  const s = state.streams[name] || (state.streams[name] = { state: "connecting", delay: 1000, retries: 0, es: null });
+  const es = new EventSource(url);
+  s.es = es;
+  for (const [event, fn] of Object.entries(handlers)) es.addEventListener(event, (ev) => { s.last = Date.now(); fn(ev); });
+  es.onopen = () => { s.delay = 1000; s.retries = 0; setConn(name, "live"); };
+  es.onerror = () => {
+    s.retries += 1;
+    setConn(name, "reconnecting");
+    if (es.readyState === EventSource.CLOSED) {
+      const wait = s.delay;
+      s.delay = Math.min(s.delay * 2, 30000);
+      setTimeout(() => { if (s.es === es) onReopen(); }, wait);
+    }
+  };
+  return es;
+}
+function setConn(name, st) {
+  state.streams[name].state = st;
+  const all = Object.values(state.streams);
+  const overall = all.some((s) => s.state === "reconnecting") ? "reconnecting"
+    : all.length >= 2 && all.every((s) => s.state === "live") ? "live" : "connecting";
+  const c = $("conn");
+  const retries = all.reduce((n, s) => n + (s.state === "reconnecting" ? s.retries : 0), 0);
+  c.dataset.state = overall;
+  c.className = "conn " + overall;
+  c.textContent = overall === "live" ? "实时 live" : overall === "reconnecting" ? `重连中 reconnecting… (${retries})` : "连接中 connecting…";
+  c.title = all.map((s, i) => `${Object.keys(state.streams)[i]}: ${s.state}` + (s.last ? ` · last event ${fmtClock(s.last)}` : "")).join("\n");
 }
 
 // --- board -------------------------------------------------------------------------------------
+const SORT = {
+  code: (r) => r.dataset.code, price: (r) => Number(r.dataset.price),
+  pct: (r) => Number(r.dataset.pct ?? -Infinity), vol: (r) => Number(r.dataset.vol || 0),
+};
 function renderRow(q) {
   let row = state.rows.get(q.code);
   const prev = row ? Number(row.dataset.price) : null;
   if (!row) {
-    row = document.createElement("tr");
+    row = el("tr");
     row.dataset.code = q.code;
-    row.append(td(q.code), td(q.name), td("", "num"), td("", "num"), td("", "num"));
-    row.addEventListener("click", () => selectCode(q.code, q.name));
+    row.tabIndex = 0;
+    row.append(el("td", "code", q.code), el("td", "name", q.name), el("td", "num"), el("td", "num"), el("td", "num col-vol"), el("td", "num col-time muted"));
+    row.addEventListener("click", () => selectCode(q.code, row.dataset.name));
+    row.addEventListener("keydown", (e) => { if (e.key === "Enter") selectCode(q.code, row.dataset.name); });
+    row.children[2].addEventListener("animationend", (e) => e.target.classList.remove("flash-up", "flash-down"));
+    row.classList.toggle("sel", q.code === state.code);
     state.rows.set(q.code, row);
   }
-  const [, , price, pct, vol] = row.children;
+  const [, , price, pct, vol, time] = row.children;
+  const c = cls(q.change_percent);
   price.textContent = fmtNum(q.price);
-  price.className = "num " + cls(q.change_percent);
+  price.className = "num " + c;
   pct.textContent = fmtPct(q.change_percent);
-  pct.className = "num " + cls(q.change_percent);
+  pct.className = "num pct " + c;
   vol.textContent = fmtVol(q.volume);
-  row.dataset.price = q.price;
-  row.dataset.name = q.name;
-  if (prev != null && prev !== q.price) {
-    row.classList.remove("flash-up", "flash-down");
-    void row.offsetWidth; // restart the animation
-    row.classList.add(q.price > prev ? "flash-up" : "flash-down");
+  time.textContent = fmtClock(q.ts);
+  row.title = `${q.code} ${q.name} · ${new Date(q.ts).toLocaleString("zh-CN", TZ)}`;
+  Object.assign(row.dataset, { price: q.price, pct: q.change_percent ?? "", vol: q.volume, ts: q.ts, name: q.name });
+  if (prev != null && prev !== q.price) { // the price cell blinks red on an uptick, green on a downtick
+    price.classList.add(q.price > prev ? "flash-up" : "flash-down");
   }
   return row;
 }
 function applyBoardFilter() {
   const f = $("board-filter").value.trim().toLowerCase();
+  let shown = 0;
   for (const [code, row] of state.rows) {
     row.hidden = f !== "" && !code.toLowerCase().startsWith(f) && !(row.dataset.name || "").toLowerCase().includes(f);
+    if (!row.hidden) shown += 1;
   }
+  $("board-count").textContent = f ? `${shown}/${state.rows.size}` : `${state.rows.size}`;
+}
+function sortBoard() {
+  const { key, dir } = state.sort;
+  if (!key) return;
+  const body = $("board").tBodies[0];
+  const rows = [...body.rows].sort((a, b) => {
+    const x = SORT[key](a), y = SORT[key](b);
+    return (x < y ? -1 : x > y ? 1 : 0) * dir;
+  });
+  body.append(...rows);
+}
+function setupSort() {
+  for (const th of $("board").tHead.querySelectorAll("th[data-sort]")) {
+    th.addEventListener("click", () => {
+      const key = th.dataset.sort;
+      state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : key === "code" ? 1 : -1 };
+      for (const o of $("board").tHead.querySelectorAll("th")) o.removeAttribute("aria-sort");
+      th.setAttribute("aria-sort", state.sort.dir > 0 ? "ascending" : "descending");
+      sortBoard();
+    });
+  }
+  setInterval(sortBoard, 3000); // keep a sorted board sorted without jumping on every tick
 }
 async function loadBoard() {
-  const { items } = await getJSON("/api/etf/quotes");
+  let items;
+  try {
+    ({ items } = await getJSON("/api/etf/quotes"));
+  } catch (err) {
+    $("board-msg").textContent = "行情暂不可用 quotes unavailable: " + err.message + " · retrying";
+    setTimeout(loadBoard, 3000);
+    return;
+  }
+  if (!items.length) { // the quotes service has not written yet: wait, do not stream every code
+    $("board-msg").textContent = "等待行情 waiting for the first quotes…";
+    setTimeout(loadBoard, 1500);
+    return;
+  }
+  $("board-msg").textContent = "";
   const body = $("board").tBodies[0];
   body.replaceChildren(...items.map(renderRow));
   state.etfs = items.map((q) => q.code);
-  $("board-count").textContent = `${items.length}`;
-  if (!state.code && items.length) selectCode(items[0].code, items[0].name);
+  applyBoardFilter();
+  sortBoard();
+  if (!state.code) selectCode(items[0].code, items[0].name);
   openQuoteStream();
 }
 function openQuoteStream() {
-  const codes = state.etfs.length && state.etfs.length <= 500 ? "?codes=" + state.etfs.join(",") : "";
-  const es = new EventSource("/api/stream/quotes" + codes);
-  es.addEventListener("quote", (ev) => {
-    const q = JSON.parse(ev.data);
-    if (q.market === "ETF" || state.rows.has(q.code)) {
-      const row = renderRow(q);
-      if (!row.parentNode) $("board").tBodies[0].append(row);
-    }
-  });
-  es.onopen = () => setConn(true);
-  es.onerror = () => setConn(false);
-}
-function setConn(live) {
-  const el = $("conn");
-  el.textContent = live ? "● live" : "● reconnecting";
-  el.className = "conn " + (live ? "live" : "down");
+  if (state.streams.quotes?.es) state.streams.quotes.es.close();
+  openStream("quotes", "/api/stream/quotes?codes=" + state.etfs.join(","), {
+    quote: (ev) => {
+      const q = JSON.parse(ev.data);
+      if (!state.rows.has(q.code)) return;
+      renderRow(q);
+    },
+  }, loadBoard);
 }
 
 // --- chart -------------------------------------------------------------------------------------
 function ensureChart() {
   if (state.chart || !window.LightweightCharts) return state.chart;
-  const el = $("chart");
-  const chart = LightweightCharts.createChart(el, {
+  const chart = LightweightCharts.createChart($("chart"), {
     autoSize: true,
-    layout: { background: { color: "transparent" }, textColor: "#d8dee6" },
+    layout: { background: { color: "transparent" }, textColor: "#d8dee6", fontFamily: getComputedStyle(document.body).fontFamily },
     grid: { vertLines: { color: "#1e2630" }, horzLines: { color: "#1e2630" } },
     timeScale: { timeVisible: true, secondsVisible: false, borderColor: "#263040" },
     rightPriceScale: { borderColor: "#263040" },
     crosshair: { mode: 0 },
+    localization: { locale: "zh-CN" },
   });
   state.candles = chart.addCandlestickSeries({
-    upColor: "#e53935", downColor: "#1aa260", borderUpColor: "#e53935", borderDownColor: "#1aa260",
-    wickUpColor: "#e53935", wickDownColor: "#1aa260",
+    upColor: UP, downColor: DOWN, borderUpColor: UP, borderDownColor: DOWN, wickUpColor: UP, wickDownColor: DOWN,
   });
   state.candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.28 } });
-  state.volume = chart.addHistogramSeries({ priceFormat: { type: "volume" }, priceScaleId: "vol" });
+  state.volume = chart.addHistogramSeries({ priceFormat: { type: "volume" }, priceScaleId: "vol", lastValueVisible: false, priceLineVisible: false });
   chart.priceScale("vol").applyOptions({ scaleMargins: { top: 0.78, bottom: 0 } });
+  chart.subscribeCrosshairMove((p) => showLegend(p && p.time != null ? state.bars.find((b) => b.time === p.time) : null));
   state.chart = chart;
   return chart;
 }
 const chartTime = (ms) => Math.floor(ms / 1000) + SHANGHAI_OFFSET_S;
 
+function showLegend(bar) {
+  const b = bar || state.bars[state.bars.length - 1];
+  const lg = $("chart-legend");
+  if (!b) { lg.textContent = ""; return; }
+  const idx = state.bars.indexOf(b);
+  const prev = idx > 0 ? state.bars[idx - 1].close : b.open;
+  const chg = prev ? ((b.close - prev) / prev) * 100 : 0;
+  const t = new Date((b.time - SHANGHAI_OFFSET_S) * 1000);
+  const when = state.period === "1d"
+    ? t.toLocaleDateString("zh-CN", TZ)
+    : t.toLocaleString("zh-CN", { ...TZ, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+  lg.replaceChildren(
+    el("span", "muted", when),
+    el("span", "", `开 ${fmtNum(b.open)}`), el("span", "", `高 ${fmtNum(b.high)}`),
+    el("span", "", `低 ${fmtNum(b.low)}`), el("span", cls(chg), `收 ${fmtNum(b.close)} ${fmtPct(chg)}`),
+    el("span", "muted", `量 ${fmtVol(b.volume)}`),
+    ...(state.barSignals?.get(b.time) || []).map((s) =>
+      el("span", "sig " + (s.side === "BUY" ? "up" : "down"), `${s.side === "BUY" ? "买" : "卖"} ${s.strategy_name || s.strategy}`)),
+  );
+}
+function markerOf(s, n) {
+  const buy = s.side === "BUY";
+  return { time: chartTime(s.bar_ts), position: buy ? "belowBar" : "aboveBar", color: buy ? "#ff6b6b" : "#2ecc71",
+    shape: buy ? "arrowUp" : "arrowDown", text: (buy ? "买" : "卖") + (n > 1 ? n : "") };
+}
 async function loadChart(fit = true) {
   const code = state.code, period = state.period;
-  if (!code || !ensureChart()) return;
+  if (!code) return;
+  state.chartLoaded = Date.now();
+  if (!ensureChart()) { $("chart-msg").textContent = "chart library not loaded (/static/vendor/lightweight-charts.js)"; return; }
   try {
     const [kl, sg] = await Promise.all([
       getJSON(`/api/kline/${code}?period=${period}&limit=300`),
-      getJSON(`/api/signals/${code}?limit=300`),
+      getJSON(`/api/signals/${code}?limit=500`),
     ]);
     if (code !== state.code || period !== state.period) return; // the user moved on
-    state.candles.setData(kl.items.map((b) => ({ time: chartTime(b.ts), open: b.open, high: b.high, low: b.low, close: b.close })));
-    state.volume.setData(kl.items.map((b) => ({ time: chartTime(b.ts), value: b.volume,
-      color: b.close >= b.open ? "rgba(229,57,53,0.5)" : "rgba(26,162,96,0.5)" })));
-    const barTimes = new Set(kl.items.map((b) => chartTime(b.ts)));
-    const markers = sg.items
-      .filter((s) => s.period === period && barTimes.has(chartTime(s.bar_ts)))
-      .sort((a, b) => a.bar_ts - b.bar_ts)
-      .map((s) => ({ time: chartTime(s.bar_ts), position: s.side === "BUY" ? "belowBar" : "aboveBar",
-        color: s.side === "BUY" ? "#ff5252" : "#2ecc71", shape: s.side === "BUY" ? "arrowUp" : "arrowDown",
-        text: s.strategy_name || s.strategy }));
+    state.bars = kl.items.map((b) => ({ time: chartTime(b.ts), open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume }));
+    state.candles.setData(state.bars);
+    state.volume.setData(state.bars.map((b) => ({ time: b.time, value: b.volume,
+      color: b.close >= b.open ? "rgba(229,57,53,0.45)" : "rgba(26,162,96,0.45)" })));
+    const barTimes = new Set(state.bars.map((b) => b.time));
+    const shown = sg.items.filter((s) => s.period === period && barTimes.has(chartTime(s.bar_ts)) && passesFilter(s));
+    // several strategies can fire on one bar: one marker per bar and side (买3), the names in the legend
+    const byBar = new Map();
+    state.barSignals = new Map();
+    for (const s of shown.sort((a, b) => a.bar_ts - b.bar_ts)) {
+      const key = `${s.bar_ts}|${s.side}`;
+      byBar.set(key, [...(byBar.get(key) || []), s]);
+      const t = chartTime(s.bar_ts);
+      state.barSignals.set(t, [...(state.barSignals.get(t) || []), s]);
+    }
+    const markers = [...byBar.values()].map((group) => markerOf(group[0], group.length)).sort((a, b) => a.time - b.time);
     state.candles.setMarkers(markers);
-    if (fit) state.chart.timeScale().fitContent();
-    $("chart-msg").textContent = kl.items.length ? `${kl.items.length} bars · ${markers.length} signals` : "no bars yet for this period";
+    if (fit) { // the latest bars, wide enough to read (all of them when there are few)
+      const n = state.bars.length, show = $("chart").clientWidth < 500 ? 60 : 120;
+      if (n > show) state.chart.timeScale().setVisibleLogicalRange({ from: n - show, to: n + 2 });
+      else state.chart.timeScale().fitContent();
+    }
+    const c = $("chart");
+    Object.assign(c.dataset, { code, period, bars: state.bars.length, markers: shown.length });
+    showLegend(null);
+    const filtered = state.feedFilter || state.sideFilter ? " (filtered)" : "";
+    $("chart-msg").textContent = state.bars.length
+      ? `K线 ${state.bars.length} bars · 信号 ${shown.length} signals${filtered}`
+      : "该周期暂无K线 no bars yet for this period";
   } catch (err) {
     $("chart-msg").textContent = "chart: " + err.message;
   }
 }
 function selectCode(code, name) {
   state.code = code;
-  $("chart-title").textContent = `${code} ${name || ""}`;
+  state.name = name || "";
+  $("chart-title").textContent = `${code} ${state.name}`;
   for (const [c, row] of state.rows) row.classList.toggle("sel", c === code);
   loadChart(true);
+  if (window.matchMedia("(max-width: 700px)").matches) $("chart-panel").scrollIntoView({ behavior: "smooth", block: "start" });
+}
+function setPeriod(period) {
+  state.period = period;
+  for (const o of $("period-tabs").querySelectorAll("button")) o.classList.toggle("on", o.dataset.period === period);
 }
 function setupTabs() {
   for (const b of $("period-tabs").querySelectorAll("button")) {
-    b.addEventListener("click", () => {
-      state.period = b.dataset.period;
-      for (const o of $("period-tabs").querySelectorAll("button")) o.classList.toggle("on", o === b);
-      loadChart(true);
-    });
+    b.addEventListener("click", () => { setPeriod(b.dataset.period); loadChart(true); });
   }
-  // bars close on the server; refresh the chart now and then (cheap: one code)
-  setInterval(() => { if (!document.hidden) loadChart(false); }, 5000);
+  // bars close on the server; refresh the chart now and then (cheap: one code), soon while empty
+  setInterval(() => {
+    const age = Date.now() - (state.chartLoaded || 0);
+    const due = age > 5000 || ((state.bars.length === 0 || state.chartStale) && age > 1000);
+    if (!document.hidden && due) { state.chartStale = false; loadChart(false); }
+  }, 500);
 }
 
 // --- signal feed -------------------------------------------------------------------------------
-function feedItem(s, isNew) {
-  const li = document.createElement("li");
-  li.dataset.strategy = s.strategy;
-  const side = document.createElement("span");
-  side.className = "side " + s.side;
-  side.textContent = s.side === "BUY" ? "买 BUY" : "卖 SELL";
-  const who = document.createElement("span");
-  who.textContent = `${s.code} ${s.name}`;
-  const price = document.createElement("span");
-  price.className = "num";
-  price.textContent = fmtNum(s.price);
-  const meta = document.createElement("span");
-  meta.className = "meta";
-  meta.textContent = `${s.strategy_name || s.strategy} · ${s.period} · ${fmtTime(s.bar_ts)} · conf ${(s.confidence * 100).toFixed(0)}%`;
-  meta.title = s.reason || "";
-  li.append(side, who, price, meta);
-  li.hidden = state.feedFilter !== "" && s.strategy !== state.feedFilter;
-  if (isNew) li.classList.add("new");
-  li.addEventListener("click", () => selectCode(s.code, s.name));
+function passesFilter(s) {
+  return (state.feedFilter === "" || s.strategy === state.feedFilter) && (state.sideFilter === "" || s.side === state.sideFilter);
+}
+function feedItem(s, live) {
+  const li = el("li", live ? "live new" : "");
+  Object.assign(li.dataset, { id: s.id, strategy: s.strategy, side: s.side, code: s.code, period: s.period });
+  const price = el("span", "num", fmtNum(s.price));
+  const meta = el("span", "meta",
+    `${s.strategy_name || s.strategy} · ${s.period} · ${fmtTime(s.bar_ts)} · 置信 ${(s.confidence * 100).toFixed(0)}%`);
+  li.title = s.reason || "";
+  li.append(el("span", "side " + s.side, s.side === "BUY" ? "买 BUY" : "卖 SELL"), el("span", "who", `${s.code} ${s.name}`), price, meta);
+  li.hidden = !passesFilter(s);
+  if (live) li.addEventListener("animationend", () => li.classList.remove("new"), { once: true });
+  li.addEventListener("click", () => { setPeriod(s.period); selectCode(s.code, s.name); }); // its bar, marked
   return li;
 }
 function noteStrategy(key, name) {
   if (state.strategies.has(key)) return;
   state.strategies.set(key, name || key);
-  const opt = document.createElement("option");
+  const opt = el("option", "", name && name !== key ? `${name} (${key})` : key);
   opt.value = key;
-  opt.textContent = name && name !== key ? `${name} (${key})` : key;
   $("feed-filter").append(opt);
+}
+function addSignals(items, live) {
+  const feed = $("feed");
+  const fresh = items.filter((s) => !state.feedIds.has(s.id));
+  for (const s of fresh) { state.feedIds.add(s.id); noteStrategy(s.strategy, s.strategy_name); }
+  if (!fresh.length) return;
+  feed.prepend(...fresh.map((s) => feedItem(s, live)));
+  while (feed.children.length > 300) { state.feedIds.delete(feed.lastElementChild.dataset.id); feed.lastElementChild.remove(); }
+  $("feed-empty").hidden = true;
+  updateFeedCount();
+  if (fresh.some((s) => s.code === state.code && s.period === state.period)) state.chartStale = true;
+}
+function updateFeedCount() {
+  const all = $("feed").children.length;
+  const shown = [...$("feed").children].filter((li) => !li.hidden).length;
+  $("feed-count").textContent = shown === all ? `${all}` : `${shown}/${all}`;
+}
+function applyFeedFilter() {
+  for (const li of $("feed").children) li.hidden = !passesFilter(li.dataset);
+  updateFeedCount();
+  loadChart(false); // the chart's markers follow the filter
+}
+async function loadSignals() {
+  const { items } = await getJSON("/api/signals?limit=100");
+  addSignals(items.reverse(), false); // oldest first: prepend leaves the newest on top
 }
 async function loadFeed() {
   try {
     const { items } = await getJSON("/api/strategies");
     for (const s of items) noteStrategy(s.key, s.name);
   } catch { /* the list fills from the signals themselves */ }
-  const { items } = await getJSON("/api/signals?limit=100");
-  for (const s of items) noteStrategy(s.strategy, s.strategy_name);
-  $("feed").replaceChildren(...items.map((s) => feedItem(s, false)));
-  const es = new EventSource("/api/stream/signals");
-  es.addEventListener("signal", (ev) => {
-    const s = JSON.parse(ev.data);
-    noteStrategy(s.strategy, s.strategy_name);
-    const feed = $("feed");
-    feed.prepend(feedItem(s, true));
-    while (feed.children.length > 300) feed.lastElementChild.remove();
-    if (s.code === state.code && s.period === state.period) loadChart(false);
-  });
-  $("feed-filter").addEventListener("change", (e) => {
-    state.feedFilter = e.target.value;
-    for (const li of $("feed").children) li.hidden = state.feedFilter !== "" && li.dataset.strategy !== state.feedFilter;
-  });
+  $("feed-filter").addEventListener("change", (e) => { state.feedFilter = e.target.value; applyFeedFilter(); });
+  for (const b of $("side-tabs").querySelectorAll("button")) {
+    b.addEventListener("click", () => {
+      state.sideFilter = b.dataset.side;
+      for (const o of $("side-tabs").querySelectorAll("button")) o.classList.toggle("on", o === b);
+      applyFeedFilter();
+    });
+  }
+  await loadSignals().catch(() => {});
+  if (!$("feed").children.length) $("feed-empty").hidden = false;
+  const open = () => openStream("signals", "/api/stream/signals", {
+    signal: (ev) => addSignals([JSON.parse(ev.data)], true),
+  }, () => { loadSignals().catch(() => {}); open(); });
+  open();
 }
 
 // --- scan trigger ------------------------------------------------------------------------------
@@ -224,10 +370,11 @@ function setupScan() {
   $("scan-cancel").addEventListener("click", () => { $("scan-panel").hidden = true; });
   $("scan-form").addEventListener("submit", async (e) => {
     e.preventDefault();
+    if (state.scanning) return;
     const token = $("scan-token").value.trim();
-    if (!token) { scanMsg("enter the API token (MARKETBUS_API_TOKEN)", true); return; }
+    if (!token) { scanMsg("请输入令牌 enter the API token (MARKETBUS_API_TOKEN)", true); return; }
     state.token = token;
-    scanMsg("sending…");
+    scanMsg("提交中 sending…");
     try {
       const r = await fetch("/api/scheduler/trigger", {
         method: "POST",
@@ -237,21 +384,36 @@ function setupScan() {
       const body = await r.json().catch(() => ({}));
       if (r.status === 401) { state.token = null; $("scan-token").value = ""; }
       if (r.status !== 202) { scanMsg(body.message || `failed (${r.status})`, true); return; }
-      scanMsg(`job ${body.job_id} queued`);
+      scanMsg(`任务 job ${body.job_id.slice(0, 8)} 已排队 queued`);
       followJob(body.job_id);
     } catch (err) { scanMsg("cannot reach the gateway: " + err.message, true); }
   });
 }
+const JOB_STATE = { queued: "排队 queued", running: "扫描中 running", done: "完成 done", failed: "失败 failed" };
 async function followJob(jobId) {
-  $("scan-job").hidden = false;
-  for (;;) {
-    let job;
-    try { job = await getJSON(`/api/scheduler/jobs/${jobId}`); } catch (err) { scanMsg(err.message, true); return; }
-    $("scan-progress").style.width = `${job.percent}%`;
-    $("scan-text").textContent = `${job.state} · ${job.percent.toFixed(0)}% · ${job.codes} codes · ${job.signals} signals`;
-    if (job.state === "done") { scanMsg(`scan done: ${job.signals} signals over ${job.codes} codes`); return; }
-    if (job.state === "failed") { scanMsg("scan failed: " + (job.error || "unknown error"), true); return; }
-    await new Promise((res) => setTimeout(res, 1000));
+  const box = $("scan-job");
+  box.hidden = false;
+  box.dataset.job = jobId;
+  box.dataset.state = "queued";
+  state.scanning = true;
+  $("scan-submit").disabled = true;
+  const started = Date.now();
+  try {
+    for (;;) {
+      let job;
+      try { job = await getJSON(`/api/scheduler/jobs/${jobId}`); } catch (err) { scanMsg(err.message, true); box.dataset.state = "error"; return; }
+      const secs = ((Date.now() - started) / 1000).toFixed(0);
+      box.dataset.state = job.state;
+      $("scan-progress").style.width = `${job.state === "done" ? 100 : job.percent}%`;
+      $("scan-text").textContent =
+        `${JOB_STATE[job.state] || job.state} · ${job.percent.toFixed(0)}% · ${job.codes} 只 codes · ${job.signals} 个信号 signals · ${secs}s`;
+      if (job.state === "done") { scanMsg(`扫描完成 scan done: ${job.signals} signals over ${job.codes} codes (${job.period})`); loadSchedule(); return; }
+      if (job.state === "failed") { scanMsg("扫描失败 scan failed: " + (job.error || "unknown error"), true); return; }
+      await new Promise((res) => setTimeout(res, 500));
+    }
+  } finally {
+    state.scanning = false;
+    $("scan-submit").disabled = false;
   }
 }
 async function loadSchedule() {
@@ -259,18 +421,24 @@ async function loadSchedule() {
     const s = await getJSON("/api/scheduler/status");
     const parts = [];
     if (s.schedule) parts.push(`schedule: ${s.schedule}`);
+    if (s.last_run_ts) parts.push(`last ${fmtTime(s.last_run_ts)}`);
     if (s.next_run_ts) parts.push(`next ${fmtTime(s.next_run_ts)}`);
     if (s.running_job) parts.push("scan running");
     $("sched").textContent = parts.join(" · ");
+    $("scan-btn").title = s.trigger_enabled ? "run the full-market scan (needs the API token)"
+      : "the trigger is disabled: start the gateway with MARKETBUS_API_TOKEN";
+    $("scan-btn").classList.toggle("ghost", !s.trigger_enabled);
   } catch { /* not critical */ }
 }
 
 // --- start -------------------------------------------------------------------------------------
 window.addEventListener("DOMContentLoaded", () => {
+  state.streams = {};
   $("board-filter").addEventListener("input", applyBoardFilter);
+  setupSort();
   setupTabs();
   setupScan();
-  loadBoard().catch((err) => { $("board-count").textContent = "error: " + err.message; });
+  loadBoard();
   loadFeed().catch(() => {});
   loadSchedule();
   setInterval(loadSchedule, 30000);
