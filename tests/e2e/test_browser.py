@@ -139,7 +139,9 @@ def test_a_user_watches_the_running_stack_in_chromium(stack) -> None:
             page.locator("#scan-btn").click()
             page.locator("#scan-token").fill(TOKEN)
             page.locator("#scan-submit").click()
-            page.wait_for_function("document.querySelector('#scan-job').dataset.state === 'done'")
+            page.wait_for_function(
+                "document.querySelector('#scan-job').dataset.state === 'done'", timeout=30_000
+            )
             job_id = page.locator("#scan-job").get_attribute("data-job")
             job = get_json(f"{s.base}/api/scheduler/jobs/{job_id}")
             assert job["state"] == "done" and job["codes"] >= 50, job
@@ -193,6 +195,7 @@ def test_a_user_watches_the_running_stack_in_chromium(stack) -> None:
             gateway.proc.kill()
             gateway.proc.wait()
             conn_is(page, "reconnecting")
+            assert page.evaluate("document.body.classList.contains('stale')")  # old data is dimmed
             page.screenshot(path=str(ARTIFACTS / "dashboard-reconnecting.png"))
             problems.clear()  # failed reconnects are expected console noise while it is down
             s.start("gateway", name="gateway-again", MARKETBUS_PORT=str(s.port))

@@ -68,6 +68,7 @@ function setConn(name, st) {
   const c = $("conn");
   const retries = all.reduce((n, s) => n + (s.state === "reconnecting" ? s.retries : 0), 0);
   c.dataset.state = overall;
+  document.body.classList.toggle("stale", overall === "reconnecting"); // what is shown may be old
   c.className = "conn " + overall;
   c.textContent = overall === "live" ? "实时 live" : overall === "reconnecting" ? `重连中 reconnecting… (${retries})` : "连接中 connecting…";
   c.title = all.map((s, i) => `${Object.keys(state.streams)[i]}: ${s.state}` + (s.last ? ` · last event ${fmtClock(s.last)}` : "")).join("\n");
