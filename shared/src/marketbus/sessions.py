@@ -59,6 +59,12 @@ def _calendar() -> tuple[frozenset[int], int, int]:
     return days, min(days), max(days)
 
 
+def load_calendar() -> None:
+    """Build the calendar now (about 1.5 s), e.g. in a thread at start-up, so the first tick or
+    schedule check does not pay for it inside the event loop."""
+    _calendar()
+
+
 @lru_cache(maxsize=8192)
 def _is_trading_daynum(daynum: int) -> bool:
     days, first, last = _calendar()

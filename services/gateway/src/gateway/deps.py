@@ -30,7 +30,8 @@ class Ctx:
     limiter: RateLimiter
 
 
-def get_ctx(request: Request) -> Ctx:
+async def get_ctx(request: Request) -> Ctx:
+    # async: a plain def dependency would be run on a worker thread for every request
     ctx: Ctx = request.app.state.ctx
     return ctx
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from marketbus import sessions
 from marketbus.contracts import Quote, Security
 from marketbus.keys import Keys
 from marketbus.sessions import (
@@ -86,6 +88,7 @@ async def prepare(client: Redis, settings: Settings) -> tuple[list[Listing], Fee
     """Publish the universe, prepare the chosen feed (seeding sim history); return the codes the
     service accepts and the feed."""
     keys = Keys(settings.key_prefix)
+    await asyncio.to_thread(sessions.load_calendar)  # not inside the first batch of ticks
     bundled = load_universe()
     served = bundled
     if settings.feed in POLL_FEEDS:

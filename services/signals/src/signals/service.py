@@ -86,6 +86,7 @@ class SignalsService:
         s, keys = self.settings, self.keys
         client = connect(self.url)
         await wait_for_server(client, self.url)
+        await asyncio.to_thread(sessions.load_calendar)  # the schedule's first check is instant
         strategies = self.strategies
         trend = TrendStore(client, keys, s.trend_max_bars)
         store = SignalStore(client, keys, s.signals_maxlen)
