@@ -164,3 +164,39 @@ async def test_scan_command_reports_progress_and_writes_signals(
     }
     assert crosses == {"510300.SH", "159915.SZ"}
     assert await pending(client, keys.commands, COMMANDS_GROUP) == 0
+
+
+async def test_a_slow_scan_is_not_claimed_away_from_its_live_worker(
+    settings: Settings, client: Redis, keys: Keys
+) -> None:
+    """A scan waiting for the lock longer than the claim idle time stays with its worker: it is
+    neither re-run by the reclaimer nor dead-lettered as 'keeps failing'."""
+    s = settings.model_copy(update={"claim_idle_ms": 300, "auto_calculate_signals": False})
+    svc = SignalsService(s)
+    task = asyncio.create_task(svc.run())
+    try:
+        await seed(client, keys, "510300.SH", bars_for("510300.SH", golden_cross_closes(), "1d"),
+                   publish_last=False)  # fmt: skip
+        await client.set(keys.scan_lock, "another-worker", px=60_000)  # another worker is scanning
+        cmd = Command(id="slow-1", type="calc_signals", issued_ts=int(time.time() * 1000))
+        await client.xadd(keys.commands, encode(cmd))  # type: ignore[arg-type]
+        deliveries = set()
+        for _ in range(20):  # 2 s: over 6x the claim idle time
+            await asyncio.sleep(0.1)
+            entries = await client.xpending_range(keys.commands, COMMANDS_GROUP, "-", "+", 10)
+            deliveries.update(e["times_delivered"] for e in entries)
+        await client.delete(keys.scan_lock)
+        assert deliveries == {1}  # delivered once, never claimed by a reclaimer
+
+        async def finished() -> JobStatus | None:
+            raw = await client.get(keys.job("slow-1"))
+            job = JobStatus.model_validate_json(raw) if raw else None
+            return job if job and job.state in ("done", "failed") else None
+
+        job = await wait_until(finished)
+        assert job.state == "done"
+        assert await client.xlen(keys.dlq) == 0
+        assert await pending(client, keys.commands, COMMANDS_GROUP) == 0
+    finally:
+        svc.stop()
+        await asyncio.wait_for(task, 15)

@@ -7,6 +7,8 @@ A command is acknowledged after its job reached ``done`` or ``failed``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -38,13 +40,31 @@ def queued_job(cmd: Command) -> JobStatus:
 
 class CommandHandler:
     def __init__(
-        self, client: Redis, keys: Keys, store: SignalStore, scanner: Scanner, dlq_maxlen: int
+        self,
+        client: Redis,
+        keys: Keys,
+        store: SignalStore,
+        scanner: Scanner,
+        dlq_maxlen: int,
+        consumer: str,
+        claim_idle_ms: int,
     ) -> None:
         self.client = client
         self.keys = keys
         self.store = store
         self.scanner = scanner
         self.dlq_maxlen = dlq_maxlen
+        self.consumer = consumer
+        self.claim_idle_ms = claim_idle_ms
+
+    async def _keep_claimed(self, ids: Sequence[bytes]) -> None:
+        """While a scan runs (or waits for another worker's), reset the idle time of its commands
+        (XCLAIM JUSTID: no delivery counted) so a live worker's slow scan is never claimed away."""
+        while True:
+            await asyncio.sleep(self.claim_idle_ms / 3000)
+            await self.client.xclaim(
+                self.keys.commands, COMMANDS_GROUP, self.consumer, 0, list(ids), justid=True
+            )
 
     async def handle(self, entries: Sequence[Entry]) -> None:
         """Serve a batch of commands. Unparseable entries go to the DLQ at once; an entry whose
@@ -69,12 +89,20 @@ class CommandHandler:
                 continue  # redelivered after it finished: nothing to do
             by_period.setdefault(cmd.period, []).append((entry_id, job))
         await self.dead_letter(bad)
-        for period, items in by_period.items():
-            try:
-                await self.scanner.run([job for _, job in items], period)
-            except Exception as exc:
-                failed.update(i for i, _ in items)
-                log.error("scan of %d job(s) failed, left pending for retry: %r", len(items), exc)
+        held = [i for items in by_period.values() for i, _ in items]
+        keeper = asyncio.create_task(self._keep_claimed(held)) if held else None
+        try:
+            for period, items in by_period.items():
+                try:
+                    await self.scanner.run([job for _, job in items], period)
+                except Exception as exc:
+                    failed.update(i for i, _ in items)
+                    log.error("scan of %d job(s) failed, left pending for retry: %r", len(items), exc)
+        finally:
+            if keeper is not None:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await keeper
         done = {i for i, _ in entries} - failed - {i for i, _, _ in bad}
         if done:
             await self.client.xack(self.keys.commands, COMMANDS_GROUP, *sorted(done))

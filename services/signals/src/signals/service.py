@@ -93,7 +93,7 @@ class SignalsService:
         self.processor = BarProcessor(client, keys, trend, store, strategies, s.dlq_maxlen)
         reclaimer = Reclaimer(self.processor, self.consumer, s.claim_idle_ms, s.max_deliveries, s.batch_size)
         scanner = Scanner(client, keys.scan_lock, trend, store, strategies, self.consumer)
-        commands = CommandHandler(client, keys, store, scanner, s.dlq_maxlen)
+        commands = CommandHandler(client, keys, store, scanner, s.dlq_maxlen, self.consumer, s.claim_idle_ms)
         command_reclaimer = Reclaimer(
             commands,
             self.consumer,
