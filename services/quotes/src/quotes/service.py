@@ -243,7 +243,8 @@ class QuotesService:
         """Run until ``stop``; then flush the open bars, as closed bars, and return."""
         self.stopping = stop  # a write stuck in an outage gives up (counted) once we stop
         self._stats_t0, self._stats_last = time.monotonic(), 0
-        await self.heartbeat()
+        with contextlib.suppress(RedisError):  # a server gone at this moment: the timer retries
+            await self.heartbeat()
         tasks = [
             asyncio.create_task(self._every(ADVANCE_EVERY, "close_bars", stop), name="bars"),
             asyncio.create_task(self._every(HEARTBEAT_EVERY, "heartbeat", stop), name="hb"),
