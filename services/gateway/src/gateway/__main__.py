@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import Iterator
@@ -48,6 +49,7 @@ def main() -> int:
         log_level="info",
     )
     server = Server(config)
+    gc.freeze()  # the app's long-lived objects (imports, schemas) out of every GC pass
     try:
         server.run()
     except OSError as exc:  # e.g. the port is taken

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import errors
+from gateway.batching import HashFieldLoader
 from gateway.bus import CommandPublisher, make_broker
 from gateway.deps import Ctx
 from gateway.metrics import Metrics, MetricsMiddleware
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
             quote_hub=quote_hub,
             metrics=metrics,
             limiter=RateLimiter(rate, 60.0, burst=TRIGGER_BURST),
+            snapshot_loader=HashFieldLoader(redis, keys.snapshots),
         )
         signal_hub.start()
         quote_hub.start()

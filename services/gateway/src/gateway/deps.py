@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
+from gateway.batching import HashFieldLoader
 from gateway.bus import CommandPublisher
 from gateway.metrics import Metrics
 from gateway.ratelimit import RateLimiter
@@ -28,6 +29,7 @@ class Ctx:
     quote_hub: QuoteHub
     metrics: Metrics
     limiter: RateLimiter
+    snapshot_loader: HashFieldLoader
 
 
 async def get_ctx(request: Request) -> Ctx:

@@ -45,7 +45,7 @@ async def stock_quotes(ctx: CtxDep, codes: CodesQuery = None) -> QuoteList:
 )
 async def quote(code: CodePath, ctx: CtxDep) -> Response:
     """The latest quote of one code (404 when the code has no quote)."""
-    raw = await ctx.redis.hget(ctx.keys.snapshots, code)
+    raw = await ctx.snapshot_loader.get(code)
     if raw is None:
         raise not_found(f"no quote for {code}: unknown code, or no tick yet")
     return Response(content=raw, media_type="application/json")
