@@ -31,6 +31,6 @@ async def test_an_error_reaches_every_waiter(prefix: str) -> None:
     loader = HashFieldLoader(dead, f"{prefix}:h")
     results = await asyncio.gather(loader.get("a"), loader.get("b"), return_exceptions=True)
     assert all(isinstance(r, ConnectionError) or "Connect" in type(r).__name__ for r in results)
-    with pytest.raises(Exception, match="(?i)connect"):
+    with pytest.raises(Exception, match=r"(?i)connect"):
         await loader.get("c")
     await dead.aclose()
