@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -41,6 +42,7 @@ async def main() -> int:
             settings.feed, len(listings), redact(settings.redis_url), settings.key_prefix,
             settings.speed,
         )  # fmt: skip
+        gc.freeze()  # start-up objects (universe, history, calendar) out of every GC pass
         await QuotesService(client, settings, listings, feed).run(stop)
     finally:
         await client.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -113,6 +114,7 @@ class SignalsService:
             self._subscribe(broker, keys.bars, SIGNALS_GROUP, self.processor.handle),
             self._subscribe(broker, keys.commands, COMMANDS_GROUP, commands.handle, max_records=100),
         ]
+        gc.freeze()  # start-up objects (strategies, schemas, calendar) out of every GC pass
         await broker.start()
         log.info(
             "signals worker %s up: %d strategies, server %s, schedule %r (auto=%s)",
