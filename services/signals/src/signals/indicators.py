@@ -143,7 +143,7 @@ class _Pool(threading.local):
 
 
 _pool = _Pool()
-# keep at most this much memory in the free lists between calls
+# keep at most this much memory in the free lists between calls (only the last call's arrays)
 POOL_MAX_BYTES = 1 << 30
 
 
@@ -164,8 +164,11 @@ def recycle() -> Iterator[None]:
     finally:
         _pool.depth -= 1
         if _pool.depth == 0:
+            # keep only what this call used: the next call of the same size reuses it all, and
+            # a stream of differently sized batches never piles up arrays of old sizes
             lent, _pool.lent = _pool.lent, []
-            kept = sum(a.nbytes for lst in _pool.free.values() for a in lst)
+            _pool.free = {}
+            kept = 0
             for a in lent:
                 if kept + a.nbytes > POOL_MAX_BYTES:
                     break
