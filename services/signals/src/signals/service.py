@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -19,7 +20,7 @@ from faststream.redis.annotations import RedisBatchStreamMessage
 from faststream.redis.message import FAKE_CONSUMER
 from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from marketbus import sessions
 from marketbus.contracts import Command
@@ -115,7 +116,7 @@ class SignalsService:
             self._subscribe(broker, keys.commands, COMMANDS_GROUP, commands.handle, max_records=100),
         ]
         gc.freeze()  # start-up objects (strategies, schemas, calendar) out of every GC pass
-        await broker.start()
+        await self._start_broker(broker)
         log.info(
             "signals worker %s up: %d strategies, server %s, schedule %r (auto=%s)",
             self.consumer,
@@ -143,6 +144,23 @@ class SignalsService:
         await client.hdel(keys.heartbeats, f"signals:{self.consumer}")
         await client.aclose()
         log.info("stopped")
+
+    async def _start_broker(self, broker: RedisBroker) -> None:
+        """Start the subscribers; a server lost meanwhile means wait for it and try again, not
+        exit (FastStream gives up on a subscriber start after a timeout)."""
+        delay = 0.5
+        while True:
+            try:
+                await broker.start()
+                return
+            except (TimeoutError, RedisError, OSError) as exc:
+                log.warning("subscribers did not start (%r); retrying in %.1f s", exc, delay)
+                with contextlib.suppress(Exception):
+                    await broker.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                await wait_for_server(self.client, self.url)
+                await self._ensure_groups()
 
     def _subscribe(
         self,
