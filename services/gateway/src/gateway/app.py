@@ -7,8 +7,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import FastAPI, HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors
 from gateway.batching import HashFieldLoader
@@ -30,7 +30,8 @@ TRIGGER_BURST = 10
 
 
 class BodyLimitMiddleware:
-    """413 for a declared body larger than ``limit`` bytes."""
+    """413 for a body larger than ``limit`` bytes: declared (Content-Length) or streamed (chunked:
+    counted as it is received, the request ends at the first byte over the limit)."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -48,6 +49,20 @@ class BodyLimitMiddleware:
                     )
                     await JSONResponse(body.model_dump(exclude_none=True), 413)(scope, receive, send)
                     return
+            received = 0
+            limit = self.limit
+
+            async def limited_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > limit:
+                        raise HTTPException(413, detail=f"request body over {limit} bytes")
+                return message
+
+            await self.app(scope, limited_receive, send)
+            return
         await self.app(scope, receive, send)
 
 

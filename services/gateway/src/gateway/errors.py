@@ -86,6 +86,8 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404 and message == "Not Found":
         message = "no such route; see /docs for the API"
     error = phrase.lower().replace(" ", "_").replace("-", "_")
+    if exc.status_code == 413:
+        error = "payload_too_large"  # the same name as for a declared Content-Length
     headers = dict(exc.headers) if exc.headers else None
     return _json(exc.status_code, ErrorBody(error=error, message=message), headers)
 
