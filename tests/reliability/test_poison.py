@@ -151,6 +151,9 @@ async def test_poison_bars_and_commands_go_to_the_dlq_and_can_be_replayed(
     await wait_for(lambda: group_drained(client, keys.bars, SIGNALS_GROUP), 10, "bars acknowledged")
     await wait_for(lambda: group_drained(client, keys.commands, COMMANDS_GROUP), 10, "commands acknowledged")
     assert not await signalled(client, keys, poison)
+    # the dead-lettered command's job is answered as failed (nobody waits on it for ever)
+    failed = JobStatus.model_validate_json(await client.get(keys.job(bad_cmd.id)))  # type: ignore[arg-type]
+    assert failed.state == "failed" and "dead-lettered" in (failed.error or "")
 
     # --- the operator: list, repair the cause, replay ---------------------------------------------
     listed = cli(redis_url, prefix, "dlq", "list", "--limit", "50")

@@ -137,7 +137,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             module = name.split("-")[0]
             child_env = dict(env)
             if module == "signals":
-                child_env.setdefault("MARKETBUS_CONSUMER_NAME", f"{name}-{uuid.uuid4().hex[:6]}")
+                base = env.get("MARKETBUS_CONSUMER_NAME") or uuid.uuid4().hex[:6]
+                child_env["MARKETBUS_CONSUMER_NAME"] = f"{name}-{base}"  # unique per worker
             procs[name] = subprocess.Popen(
                 [sys.executable, "-m", module], env=child_env, preexec_fn=_die_with_parent
             )

@@ -145,7 +145,10 @@ class JobStatus(_Message):
     period: Period = "1d"
     percent: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
     codes: int = 0
-    signals: int = 0
+    signals: int = Field(default=0, description="signals the scan found")
+    new_signals: int = Field(
+        default=0, description="of those, signals written now (the others were already written)"
+    )
     error: str | None = None
     created_ts: EpochMs
     started_ts: EpochMs | None = None

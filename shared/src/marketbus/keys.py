@@ -64,8 +64,8 @@ class Keys:
 
     @property
     def signals_latest(self) -> str:
-        """Hash: ``code|strategy`` -> JSON of the latest signal."""
-        return f"{self.tag}:signals:latest"
+        """Hash: ``code|strategy|period`` -> JSON of the latest signal."""
+        return f"{self.tag}:signals:latest:v2"
 
     def job(self, job_id: str) -> str:
         """String: JSON of a JobStatus."""

@@ -175,7 +175,7 @@ def seed_market(r: redis.Redis, keys: Keys) -> None:
 
 def add_signal(r: redis.Redis, keys: Keys, sig: Signal) -> str:
     entry = r.xadd(keys.signals, wire.encode(sig))  # type: ignore[arg-type]
-    r.hset(keys.signals_latest, f"{sig.code}|{sig.strategy}", sig.model_dump_json())
+    r.hset(keys.signals_latest, f"{sig.code}|{sig.strategy}|{sig.period}", sig.model_dump_json())
     return entry.decode() if isinstance(entry, bytes) else str(entry)
 
 

@@ -12,6 +12,7 @@ from marketbus import wire
 from marketbus.contracts import Bar, Quote, Tick
 from marketbus.keys import Keys
 from marketbus.sessions import bucket
+from marketbus.trend import RECORD_BYTES, TS, unpack
 
 
 def wait_for(check: object, timeout: float = 30.0) -> None:
@@ -44,14 +45,17 @@ def test_process_publishes_and_flushes_on_sigterm(redis_url: str, keys: Keys) ->
             proc.wait()
     assert proc.returncode == 0, out
     assert "redis://" in out and "stopped:" in out
-    # the last tick of every code is in a published 1m bar and its day's 1d bar: flushed
+    # the last tick of every code is in a stored 1m bar and its day's 1d bar: flushed to the
+    # trend series; the day's bar is still being built, so it is stored but not published
     ticks = [wire.decode(Tick, f) for _i, f in r.xrevrange(keys.ticks, count=2000)]
     last: dict[str, Tick] = {}
     for tick in ticks:
         last.setdefault(tick.code, tick)
-    bars = {(b.code, b.period, b.ts) for b in
-            (wire.decode(Bar, f) for _i, f in r.xrange(keys.bars))}  # fmt: skip
+    published = {(b.code, b.period, b.ts) for b in
+                 (wire.decode(Bar, f) for _i, f in r.xrange(keys.bars))}  # fmt: skip
     for code, tick in last.items():
-        assert (code, "1m", bucket(tick.ts, "1m")) in bars
-        assert (code, "1d", bucket(tick.ts, "1d")) in bars
+        for period in ("1m", "1d"):
+            raw = r.getrange(keys.trend(code, period), -RECORD_BYTES, -1)
+            assert unpack(raw)[-1, TS] == bucket(tick.ts, period), (code, period)
+        assert (code, "1d", bucket(tick.ts, "1d")) not in published
     r.close()

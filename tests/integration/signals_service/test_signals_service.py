@@ -113,7 +113,7 @@ async def test_a_closed_bar_gives_its_signal_once_as_plain_json(
     await wait_until(lambda: _zero_pending(client, keys))
     await asyncio.sleep(0.3)
     assert await client.xlen(keys.signals) == before
-    latest = await client.hget(keys.signals_latest, "510300.SH|ma_cross")
+    latest = await client.hget(keys.signals_latest, "510300.SH|ma_cross|1m")
     assert latest is not None and json.loads(latest)["id"] == sig["id"]
 
 
@@ -160,7 +160,7 @@ async def test_scan_command_reports_progress_and_writes_signals(
     crosses = {
         json.loads(v)["code"]
         for k, v in (await client.hgetall(keys.signals_latest)).items()
-        if k.decode().endswith("|ma_cross")
+        if k.decode().endswith("|ma_cross|1d")
     }
     assert crosses == {"510300.SH", "159915.SZ"}
     assert await pending(client, keys.commands, COMMANDS_GROUP) == 0

@@ -52,10 +52,11 @@ class WritePlan:
     rejects: list[dict[str, bytes | str]] = field(default_factory=list)
     snapshots: dict[str, bytes] = field(default_factory=dict)
     bars: list[Bar] = field(default_factory=list)
+    unfinished: list[Bar] = field(default_factory=list)  # stored, not published (shutdown)
     counters: Counter[str] = field(default_factory=Counter)
 
     def __bool__(self) -> bool:
-        return bool(self.ticks or self.rejects or self.bars or self.counters)
+        return bool(self.ticks or self.rejects or self.bars or self.unfinished or self.counters)
 
 
 @dataclass
@@ -156,6 +157,8 @@ class QuotesService:
         for bar in plan.bars:
             await self.store.append_in(pipe, bar)  # queued before the bar is published
             pipe.xadd(k.bars, wire.encode(bar), maxlen=s.bars_maxlen, approximate=True)
+        for bar in plan.unfinished:
+            await self.store.append_in(pipe, bar)
         counters = plan.counters + self.pending_counters
         for name, count in counters.items():
             pipe.hincrby(k.metrics, name, count)
@@ -179,12 +182,17 @@ class QuotesService:
         return bars
 
     async def flush(self) -> list[Bar]:
-        """Close every open bar (shutdown) and write them."""
+        """Shutdown: bars already due are closed and published as usual; the bars still being
+        built are kept in the trend series (not lost; the complete bar replaces them when it
+        closes after a restart) but not published, so no signal is ever taken from half a bar."""
         async with self._lock:
-            bars = self.aggregator.flush()
-            if bars:
-                await self.write(bars_plan(bars))
-        return bars
+            due = self.aggregator.advance(self.feed.now_ms())
+            unfinished = self.aggregator.flush()
+            if due or unfinished:
+                plan = bars_plan(due)
+                plan.unfinished = unfinished
+                await self.write(plan)
+        return due + unfinished
 
     async def heartbeat(self) -> None:
         await self.client.hset(self.keys.heartbeats, SERVICE_NAME, now_ms())

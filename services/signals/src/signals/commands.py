@@ -18,7 +18,7 @@ from marketbus.dlq import dead_letter
 from marketbus.keys import COMMANDS_GROUP, Keys
 from marketbus.wire import BadMessage, decode
 from signals.scan import Scanner
-from signals.store import SignalStore
+from signals.store import JOB_TTL_S, SignalStore, now_ms
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -108,12 +108,22 @@ class CommandHandler:
             await self.client.xack(self.keys.commands, COMMANDS_GROUP, *sorted(done))
 
     async def dead_letter(self, entries: Sequence[tuple[bytes, dict[bytes, bytes], str]]) -> None:
-        """Move entries to the DLQ with their error and acknowledge them, in one round trip."""
+        """Move entries to the DLQ with their error and acknowledge them, in one round trip.
+        A command that could be read but kept failing also fails its job, so nobody waits on it
+        (and the schedule, which skips while its last job is pending, goes on)."""
         if not entries:
             return
         pipe = self.client.pipeline(transaction=True)
         for entry_id, fields, error in entries:
             dead_letter(pipe, self.keys.dlq, self.dlq_maxlen, self.keys.commands, entry_id, fields, error)
+            try:
+                cmd = decode(Command, fields)
+            except BadMessage:
+                continue
+            job = queued_job(cmd).model_copy(
+                update={"state": "failed", "error": f"dead-lettered: {error}", "finished_ts": now_ms()}
+            )
+            pipe.set(self.keys.job(cmd.id), job.model_dump_json(), ex=JOB_TTL_S)
         pipe.xack(self.keys.commands, COMMANDS_GROUP, *[e[0] for e in entries])
         await pipe.execute()
         for entry_id, _, error in entries:

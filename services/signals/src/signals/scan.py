@@ -8,14 +8,18 @@ the JobStatus of every job it serves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from marketbus.contracts import JobStatus
-from marketbus.trend import TrendStore
+from marketbus.sessions import bar_close_ms
+from marketbus.trend import TS, TrendStore
 from signals.evaluate import Target, evaluate_windows
 from signals.store import SignalStore, now_ms
 from signals.strategies import WINDOW_BARS, Strategy
@@ -27,6 +31,14 @@ log = logging.getLogger("signals.scan")
 
 READ_CHUNK = 500
 LOCK_TTL_MS = 60_000
+
+
+def closed_only(rows: np.ndarray, period: str, now: int) -> np.ndarray:
+    """The rows without a last bar that has not closed yet (a bar still being built, stored when
+    the quotes service stopped mid-bar): the scan answers for the last *closed* bar."""
+    if len(rows) and bar_close_ms(int(rows[-1, TS]), period) > now:
+        return rows[:-1]
+    return rows
 
 
 class Scanner:
@@ -92,6 +104,8 @@ class Scanner:
     async def _scan(self, jobs: Sequence[JobStatus], period: str) -> list[JobStatus]:
         started = time.perf_counter()
         jobs = await self._report(jobs, state="running", percent=0.0, started_ts=now_ms())
+        state_key = self.store.keys.scheduler_state
+        await self.client.hset(state_key, "running_job", jobs[0].job_id)
         try:
             codes = await self.store.codes()
             windows = []
@@ -101,9 +115,16 @@ class Scanner:
                 done = min(len(codes), start + READ_CHUNK)
                 if done < len(codes):
                     jobs = await self._report(jobs, percent=round(70.0 * done / len(codes), 1))
-            targets = [Target(c, period, w) for c, w in zip(codes, windows, strict=True) if len(w)]
+            now = now_ms()
+            targets = [
+                Target(c, period, closed)
+                for c, w in zip(codes, windows, strict=True)
+                if len(closed := closed_only(w, period, now))
+            ]
             universe = await self.store.universe()
-            signals = await asyncio.to_thread(evaluate_windows, targets, self.strategies, universe, now_ms())
+            signals = await asyncio.get_running_loop().run_in_executor(
+                self._cpu, evaluate_windows, targets, self.strategies, universe, now_ms()
+            )
             jobs = await self._report(jobs, percent=90.0)
             written = await self.store.write(signals)
         except Exception as exc:
@@ -111,6 +132,9 @@ class Scanner:
             return await self._report(
                 jobs, state="failed", error=f"{type(exc).__name__}: {exc}", finished_ts=now_ms()
             )
+        finally:
+            with contextlib.suppress(Exception):
+                await self.client.hdel(state_key, "running_job")
         log.info(
             "scan %s: %d codes, %d signals (%d new) in %.2f s for %d job(s)",
             period,
@@ -126,5 +150,6 @@ class Scanner:
             percent=100.0,
             codes=len(targets),
             signals=len(signals),
+            new_signals=written,
             finished_ts=now_ms(),
         )

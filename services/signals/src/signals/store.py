@@ -57,7 +57,7 @@ class SignalStore:
                     sig.model_dump_json(),
                     self.maxlen,
                     SEEN_TTL_S,
-                    f"{sig.code}|{sig.strategy}",
+                    f"{sig.code}|{sig.strategy}|{sig.period}",
                     sig.bar_ts,
                 ],
                 client=pipe,
