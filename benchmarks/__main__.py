@@ -14,7 +14,15 @@ from collections.abc import Awaitable, Callable
 
 import redis
 
-from benchmarks import bench_consume, bench_gateway, bench_ingest, bench_latency, bench_scan
+from benchmarks import (
+    bench_consume,
+    bench_gateway,
+    bench_import,
+    bench_ingest,
+    bench_latency,
+    bench_load,
+    bench_scan,
+)
 from benchmarks.harness import RESULTS, Result, machine, markdown, show
 from marketbus.server import EmbeddedServer
 
@@ -25,6 +33,8 @@ BENCHES: dict[str, Bench] = {
     "latency": bench_latency.run,
     "gateway": bench_gateway.run,
     "scan": bench_scan.run,
+    "load": bench_load.run,
+    "import": bench_import.run,
 }
 
 
