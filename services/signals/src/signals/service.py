@@ -140,7 +140,7 @@ class SignalsService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*self.inflight, return_exceptions=True)
-        await self._drain_own_pending(deadline_s=5.0)
+        await self._drain_own_pending(deadline_s=3.0)
         scanner.close()
         await client.hdel(keys.heartbeats, f"signals:{self.consumer}")
         await client.aclose()
@@ -149,21 +149,24 @@ class SignalsService:
     async def _drain_own_pending(self, deadline_s: float) -> None:
         """At stop: bars delivered to this worker but never handled (a blocking read cancelled
         after the server had already delivered its reply) are handled and acknowledged now,
-        instead of waiting for another worker to claim them after the idle time."""
-        deadline = asyncio.get_running_loop().time() + deadline_s
-        while asyncio.get_running_loop().time() < deadline:
-            try:
-                reply = await self.client.xreadgroup(
-                    SIGNALS_GROUP, self.consumer, {self.keys.bars: "0"}, count=self.settings.batch_size
-                )
-            except RedisError as exc:
-                log.warning("could not drain this worker's pending bars: %r", exc)
-                return
-            entries = [(i, f) for i, f in (reply[0][1] if reply else []) if f]
-            if not entries:
-                return
-            log.info("handling %d bar(s) delivered just before the stop", len(entries))
-            await self.processor.handle(entries)
+        instead of waiting for another worker to claim them after the idle time. Bounded in time:
+        with the server gone they stay pending for a claim, and the process still exits."""
+        try:
+            async with asyncio.timeout(deadline_s):
+                while True:
+                    reply = await self.client.xreadgroup(
+                        SIGNALS_GROUP,
+                        self.consumer,
+                        {self.keys.bars: "0"},
+                        count=self.settings.batch_size,
+                    )
+                    entries = [(i, f) for i, f in (reply[0][1] if reply else []) if f]
+                    if not entries:
+                        return
+                    log.info("handling %d bar(s) delivered just before the stop", len(entries))
+                    await self.processor.handle(entries)
+        except (TimeoutError, RedisError) as exc:
+            log.warning("left this worker's pending bars for a claim: %r", exc)
 
     async def _start_broker(self, broker: RedisBroker) -> None:
         """Start the subscribers; a server lost meanwhile means wait for it and try again, not
