@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+from redis.exceptions import WatchError
 
 from marketbus.contracts import Bar
 
@@ -25,6 +26,7 @@ FIELDS = ("ts", "open", "high", "low", "close", "volume", "amount")
 NF = len(FIELDS)
 RECORD = np.dtype("<f8")
 RECORD_BYTES = NF * RECORD.itemsize
+MERGE_ATTEMPTS = 50
 TS, OPEN, HIGH, LOW, CLOSE, VOLUME, AMOUNT = range(NF)
 
 # KEYS[1] trend key; ARGV[1] one record; ARGV[2] max bars. Returns 1 appended, 2 replaced, 0 older.
@@ -121,18 +123,36 @@ class TrendStore:
             out.extend(unpack(raw) for raw in await pipe.execute())
         return out
 
-    async def merge_rows(self, rows_by_code: dict[str, np.ndarray], period: str) -> int:
-        """Bulk, idempotent import: merge rows into each code's series. Returns bars added."""
+    async def merge_rows(self, rows_by_code: dict[str, np.ndarray], period: str, chunk: int = 500) -> int:
+        """Bulk, idempotent import: merge rows into each code's series. Returns bars added.
+
+        Safe beside a live quotes service: each chunk of series is WATCHed before it is read and
+        written back in MULTI/EXEC, so a bar appended meanwhile makes the chunk start over instead
+        of being overwritten."""
         codes = list(rows_by_code)
-        existing = await self.tails(codes, period, self.max_bars * 2)
-        pipe = self.client.pipeline(transaction=False)
         added = 0
-        for code, old in zip(codes, existing, strict=True):
-            merged = merge(old, rows_by_code[code], self.max_bars)
-            added += int(np.setdiff1d(rows_by_code[code][:, TS], old[:, TS]).size)
-            pipe.set(self.keys.trend(code, period), pack(merged))
-        await pipe.execute()
+        for start in range(0, len(codes), chunk):
+            added += await self._merge_chunk(codes[start : start + chunk], rows_by_code, period)
         return added
+
+    async def _merge_chunk(self, codes: list[str], rows_by_code: dict[str, np.ndarray], period: str) -> int:
+        keys = [self.keys.trend(code, period) for code in codes]
+        for _ in range(MERGE_ATTEMPTS):
+            async with self.client.pipeline(transaction=True) as tx:
+                await tx.watch(*keys)
+                existing = await self.tails(codes, period, self.max_bars * 2, chunk=len(codes))
+                tx.multi()
+                added = 0
+                for code, key, old in zip(codes, keys, existing, strict=True):
+                    new = rows_by_code[code]
+                    added += int(np.setdiff1d(new[:, TS], old[:, TS]).size)
+                    tx.set(key, pack(merge(old, new, self.max_bars)))
+                try:
+                    await tx.execute()
+                except WatchError:
+                    continue  # a series changed while we merged: read it again
+                return added
+        raise RuntimeError(f"{period} series of {codes[0]}..{codes[-1]} kept changing during the import")
 
 
 def time_major(windows: Sequence[np.ndarray], length: int) -> np.ndarray:
