@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from marketbus.contracts import Command, JobStatus
-from marketbus.keys import COMMANDS_GROUP, SIGNALS_GROUP, Keys
+from marketbus.keys import COMMANDS_GROUP, JOB_TTL_S, SIGNALS_GROUP, Keys
 from marketbus.redis import redact
 from marketbus.server import EmbeddedServer, port_in_use
 from marketbus.settings import Settings, load_settings
@@ -273,7 +273,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         period=cmd.period,
         created_ts=cmd.issued_ts,
     )
-    r.set(keys.job(cmd.id), job.model_dump_json(), ex=7 * 24 * 3600)
+    r.set(keys.job(cmd.id), job.model_dump_json(), ex=JOB_TTL_S)
     r.xadd(keys.commands, encode(cmd), maxlen=10_000, approximate=True)
     console.print(f"job {cmd.id} queued")
     deadline = time.monotonic() + args.timeout

@@ -12,6 +12,7 @@ SIGNALS_GROUP = "signals"
 COMMANDS_GROUP = "signals-commands"
 
 PERIODS = ("1m", "5m", "1d")
+JOB_TTL_S = 7 * 24 * 3600  # a JobStatus key lives a week after its last update
 
 
 @dataclass(frozen=True, slots=True)

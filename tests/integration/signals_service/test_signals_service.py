@@ -137,6 +137,12 @@ async def test_unparseable_bars_go_to_the_dlq_and_the_rest_goes_on(
     errors = [f[b"error"].decode() for _, f in dead]
     assert "Invalid JSON" in errors[0] and "period" in errors[1]
     assert all(f[b"stream"].decode() == keys.bars for _, f in dead)
+
+    async def counted() -> bool:  # visible to operators (marketbus status, /metrics)
+        value = await client.hget(keys.metrics, f"signals:{service.consumer}:dead_letters")
+        return value == b"2"
+
+    assert await wait_until(counted)
     assert await wait_until(lambda: client.xlen(keys.signals))
 
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from marketbus.contracts import Command, JobStatus
 from marketbus.dlq import dead_letter
-from marketbus.keys import COMMANDS_GROUP, Keys
+from marketbus.keys import COMMANDS_GROUP, JOB_TTL_S, Keys
 from marketbus.wire import BadMessage, decode
 from signals.scan import Scanner
-from signals.store import JOB_TTL_S, SignalStore, now_ms
+from signals.store import SignalStore, now_ms
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -39,7 +39,6 @@ class Stats:
     dead_letters: int = 0
     missing_window: int = 0
     failures: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 class BarProcessor:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from marketbus.contracts import JobStatus
+from marketbus.keys import JOB_TTL_S
 from marketbus.sessions import bar_close_ms
 from marketbus.trend import TS, TrendStore
 from signals.evaluate import Target, evaluate_windows
@@ -97,7 +98,7 @@ class Scanner:
         updated = [j.model_copy(update=update) for j in jobs]
         pipe = self.client.pipeline(transaction=False)
         for job in updated:
-            pipe.set(self.store.keys.job(job.job_id), job.model_dump_json(), ex=7 * 24 * 3600)
+            pipe.set(self.store.keys.job(job.job_id), job.model_dump_json(), ex=JOB_TTL_S)
         await pipe.execute()
         return updated
 

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from marketbus import sessions
 from marketbus.contracts import Command
-from marketbus.keys import COMMANDS_GROUP, SIGNALS_GROUP, Keys
+from marketbus.keys import COMMANDS_GROUP, JOB_TTL_S, SIGNALS_GROUP, Keys
 from marketbus.redis import connect, redact
 from marketbus.settings import Settings, load_settings
 from marketbus.trend import TrendStore
@@ -235,6 +235,9 @@ class SignalsService:
             mapping={
                 f"signals:{self.consumer}:bars": st.bars,
                 f"signals:{self.consumer}:signals": st.signals,
+                f"signals:{self.consumer}:dead_letters": st.dead_letters,
+                f"signals:{self.consumer}:missing_window": st.missing_window,
+                f"signals:{self.consumer}:failures": st.failures,
             },
         )
 
@@ -279,7 +282,7 @@ class SignalsService:
                 )
                 return
         cmd = Command(id=uuid.uuid4().hex, type="calc_signals", issued_ts=now_ms(), source="schedule")
-        await c.set(keys.job(cmd.id), queued_job(cmd).model_dump_json(), ex=7 * 24 * 3600)
+        await c.set(keys.job(cmd.id), queued_job(cmd).model_dump_json(), ex=JOB_TTL_S)
         await c.xadd(keys.commands, encode(cmd), maxlen=self.settings.commands_maxlen, approximate=True)
         await c.hset(keys.scheduler_state, mapping={"last_run_ts": slot_ms, "last_job_id": cmd.id})
 

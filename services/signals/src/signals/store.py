@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 SEEN_TTL_S = 30 * 24 * 3600
-JOB_TTL_S = 7 * 24 * 3600
 
 # KEYS: seen marker, signals stream, latest hash. ARGV: json, maxlen, ttl, latest field, bar_ts.
 # The marker makes the write idempotent: a redelivered bar, or a scan over a bar the stream already
@@ -77,9 +76,6 @@ class SignalStore:
 
     async def codes(self) -> list[str]:
         return sorted(text(k) for k in await self.client.hkeys(self.keys.universe))
-
-    async def put_job(self, status: JobStatus) -> None:
-        await self.client.set(self.keys.job(status.job_id), status.model_dump_json(), ex=JOB_TTL_S)
 
     async def get_job(self, job_id: str) -> JobStatus | None:
         raw = await self.client.get(self.keys.job(job_id))

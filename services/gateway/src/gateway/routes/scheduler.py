@@ -15,11 +15,10 @@ from gateway.deps import Ctx, CtxDep, get_ctx
 from gateway.errors import ApiError, not_found, responses
 from gateway.models import SchedulerStatus, TriggerAccepted, TriggerRequest
 from marketbus.contracts import Command, JobStatus
+from marketbus.keys import JOB_TTL_S
 
 router = APIRouter(tags=["scheduler"])
 bearer = HTTPBearer(auto_error=False, description="MARKETBUS_API_TOKEN")
-
-JOB_TTL_SECONDS = 7 * 24 * 3600
 
 
 async def authorize(
@@ -65,7 +64,7 @@ async def _trigger(ctx: Ctx, request: Request, body: TriggerRequest | None) -> T
         job_id=job_id, task_type=body.task_type, state="queued", period=body.period, created_ts=now
     )
     # the job exists before the command does: whoever sees the command can find its job
-    await ctx.redis.set(ctx.keys.job(job_id), status.model_dump_json(), ex=JOB_TTL_SECONDS)
+    await ctx.redis.set(ctx.keys.job(job_id), status.model_dump_json(), ex=JOB_TTL_S)
     cmd = Command(id=job_id, type=body.task_type, period=body.period, issued_ts=now, source="api")
     await ctx.commands.publish(cmd)
     return TriggerAccepted(job_id=job_id, status_url=f"/api/scheduler/jobs/{job_id}")
