@@ -89,10 +89,19 @@ class Quote(_Message):
     ts: EpochMs
 
 
+MARKETS = ("ETF", "LOF", "REIT", "SH主板", "SZ主板", "创业板", "科创板", "北交所", "B股", "指数")
+
+
 class Security(_Message):
     code: Code
     name: str
-    market: str = Field(description="ETF, or the board of a stock: SH主板, SZ主板, 创业板, 科创板, 北交所")
+    market: str = Field(
+        description="ETF, LOF, REIT, 指数 (an index), or the board of a stock: SH主板, SZ主板, 创业板, "
+        "科创板, 北交所, B股"
+    )
+    list_date: str | None = Field(
+        default=None, description="listing date YYYYMMDD, when the source gives it"
+    )
 
 
 def signal_id(code: str, strategy: str, period: str, bar_ts: int) -> str:

@@ -92,6 +92,26 @@ class Keys:
         return f"{self.prefix}:metrics"
 
     @property
+    def market_clock(self) -> str:
+        """String: JSON {"ts": market epoch ms, "wall": wall epoch ms} written by quotes each second."""
+        return f"{self.prefix}:clock"
+
+    @property
+    def daystate(self) -> str:
+        """Hash: code -> packed per-code day state of the bar aggregator (survives a restart)."""
+        return f"{self.prefix}:daystate"
+
+    @property
+    def calendar(self) -> str:
+        """Hash: trading-calendar facts (sessions, imported and learned days, last known day)."""
+        return f"{self.prefix}:calendar"
+
+    @property
+    def poll_stats(self) -> str:
+        """String: JSON of the quotes service's last full poll (duration, codes covered, providers)."""
+        return f"{self.prefix}:poll"
+
+    @property
     def heartbeats(self) -> str:
         """Hash: service/consumer name -> last heartbeat epoch ms."""
         return f"{self.prefix}:heartbeat"

@@ -45,6 +45,20 @@ class Settings(BaseSettings):
         description="Sim feed: seed 1d and 1m history at start when a code has none.",
     )
     tick_batch: int = Field(default=500, gt=0, description="Ticks written per pipeline.")
+    provider_url: str | None = Field(
+        default=None,
+        description="Base URL that replaces every quote provider's host (eastmoney, sina, tencent), "
+        "e.g. the provider simulator's `http://127.0.0.1:8900`. Unset: the providers' own hosts.",
+    )
+    poll_concurrency: int = Field(
+        default=8, gt=0, description="Requests in flight at once to one quote provider."
+    )
+    market_clock: str | None = Field(
+        default=None,
+        description="Market clock for demos and tests: `YYYY-MM-DDTHH:MM:SS@EPOCHxSPEED` (Asia/Shanghai "
+        "wall time at wall-clock epoch seconds EPOCH, running SPEED times real time). Every process "
+        "given the same value agrees on the market time, across restarts. Unset: real time.",
+    )
 
     # --- streams ------------------------------------------------------------------------------
     ticks_maxlen: int = Field(default=200_000, gt=0, description="Approximate cap of mb:ticks.")
