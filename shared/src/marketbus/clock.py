@@ -50,7 +50,8 @@ class MarketClock:
     def spec(self) -> str:
         """The setting's text for this clock (for child processes and the provider simulator)."""
         at = dt.datetime.fromtimestamp(self.start_ms / 1000, dt.timezone(dt.timedelta(hours=8)))
-        return f"{at:%Y-%m-%dT%H:%M:%S}@{self.anchor_ms / 1000:g}x{self.speed:g}"
+        epoch = f"{self.anchor_ms / 1000:.3f}".rstrip("0").rstrip(".")
+        return f"{at:%Y-%m-%dT%H:%M:%S}@{epoch}x{self.speed:g}"
 
 
 def real_clock() -> MarketClock:
