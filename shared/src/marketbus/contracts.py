@@ -104,14 +104,34 @@ class Security(_Message):
     )
 
 
-def signal_id(code: str, strategy: str, period: str, bar_ts: int) -> str:
-    """Deterministic id: the same bar evaluated twice gives the same id."""
-    raw = f"{code}|{strategy}|{period}|{bar_ts}".encode()
-    return hashlib.blake2b(raw, digest_size=10).hexdigest()
+SignalStatus = Literal["provisional", "confirmed", "withdrawn"]
+
+
+def signal_id(code: str, strategy: str, period: str, bar_ts: int, kind: str = "") -> str:
+    """Deterministic id: the same bar evaluated twice gives the same id.
+
+    ``kind`` "" is a closed-bar signal (the id of schema version 1); "provisional" is a signal on
+    the day's forming bar and "withdrawn" the withdrawal of that provisional signal: ids of their
+    own, so neither blocks the closed-bar signal's idempotency marker."""
+    raw = f"{code}|{strategy}|{period}|{bar_ts}" + (f"|{kind}" if kind else "")
+    return hashlib.blake2b(raw.encode(), digest_size=10).hexdigest()
 
 
 class Signal(_Message):
-    schema_version: Literal[1] = 1
+    """A trading signal, or (``status`` "withdrawn") the withdrawal of a provisional one.
+
+    Version 2 adds ``provisional``, ``status``, ``confirms`` and ``withdraws``; version 1 entries
+    (none of these fields) still parse and mean a closed-bar signal.
+
+    - closed-bar signal: ``provisional`` false, ``status`` null (no provisional signal before it)
+      or "confirmed" with ``confirms`` = the id of the provisional signal of the same side;
+    - provisional signal (in session, on today's forming daily bar): ``provisional`` true,
+      ``status`` "provisional"; it may change until the close;
+    - withdrawal (the closed bar did not give the provisional signal's side): ``provisional``
+      true, ``status`` "withdrawn", ``withdraws`` = the provisional signal's id, its side and
+      strategy, the closed bar's price."""
+
+    schema_version: Literal[1, 2] = 2
     id: str
     code: Code
     name: str
@@ -129,6 +149,16 @@ class Signal(_Message):
     take_profit: float | None = None
     reason: str
     created_ts: EpochMs
+    provisional: bool = Field(
+        default=False, description="true: from the day's forming bar (or withdrawing such a signal)"
+    )
+    status: SignalStatus | None = Field(
+        default=None,
+        description="provisional | confirmed (the close gave the provisional signal's side) | "
+        "withdrawn (it did not); null: a closed-bar signal with no provisional one before it",
+    )
+    confirms: str | None = Field(default=None, description="id of the provisional signal confirmed")
+    withdraws: str | None = Field(default=None, description="id of the provisional signal withdrawn")
 
 
 TaskType = Literal["calc_signals"]
