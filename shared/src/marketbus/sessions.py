@@ -4,9 +4,12 @@ Sessions are 09:30–11:30 and 13:00–15:00 Asia/Shanghai on XSHG trading days.
 had no daylight saving time since 1991, so the arithmetic here works on a fixed UTC+8 offset
 (``ts + 8h`` is the local wall time) and stays fast enough for the tick path.
 
-Trading days come from the XSHG calendar of ``exchange-calendars``, built on first use and cached.
-The package ships holidays up to the end of the current year only: dates beyond its last session
-(and before its first) fall back to Monday–Friday.
+Trading days come from an installable :class:`TradingCalendar`: the XSHG sessions of
+``exchange-calendars`` (built on first use and cached) overlaid with days kept in Redis (a
+Tushare ``trade_cal`` import, closed days learned from the feed; see ``marketbus.calendar``,
+which loads them and calls :func:`install_calendar`). The package ships holidays up to the end of
+the current year only: dates beyond the known last day (and before the first) fall back to
+Monday–Friday, and ``marketbus.calendar.warning`` says so well before that day comes.
 
 Bars are labelled by their start. Bucket rules (A-share convention):
 
@@ -19,6 +22,8 @@ Bars are labelled by their start. Bucket rules (A-share convention):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -45,9 +50,45 @@ _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 # --- trading days ---------------------------------------------------------------------------
 
 
+def _weekday_daynum(daynum: int) -> bool:
+    return (daynum + 3) % 7 < 5  # weekday (Monday = 0): 1970-01-01 was a Thursday
+
+
+@dataclass(frozen=True, slots=True)
+class TradingCalendar:
+    """An installable trading calendar: trading days inside ``[first, cover_last]`` are exactly
+    ``days``; outside that range (and before ``first``) Monday to Friday trade.
+
+    ``known_last`` is the last day the calendar really knows (the package's last session or the
+    last imported day, whichever is later); ``cover_last`` may reach further when a learned or
+    imported day lies beyond it. Build one with :func:`build_calendar`.
+    """
+
+    days: frozenset[int]  # trading day numbers (days since 1970-01-01)
+    first: int
+    cover_last: int
+    known_last: int
+    package_last: int
+    overrides: int = 0  # days that differ from the package (or from the weekday rule)
+    source: str = "exchange-calendars XSHG"
+
+    def is_trading_daynum(self, daynum: int) -> bool:
+        if self.first <= daynum <= self.cover_last:
+            return daynum in self.days
+        return _weekday_daynum(daynum)
+
+    @property
+    def known_last_day(self) -> dt.date:
+        return _date(self.known_last)
+
+    @property
+    def package_last_day(self) -> dt.date:
+        return _date(self.package_last)
+
+
 @lru_cache(maxsize=1)
-def _calendar() -> tuple[frozenset[int], int, int]:
-    """(trading day numbers, first, last) of the XSHG calendar; day number = days since epoch."""
+def _package_days() -> tuple[frozenset[int], int, int]:
+    """(trading day numbers, first, last) of the package's XSHG calendar."""
     import warnings
 
     import exchange_calendars as xc  # heavy import: only on first use
@@ -59,18 +100,76 @@ def _calendar() -> tuple[frozenset[int], int, int]:
     return days, min(days), max(days)
 
 
+def package_calendar() -> TradingCalendar:
+    """The package's XSHG sessions alone (built on first use, about 1.5 s; then cached)."""
+    days, first, last = _package_days()
+    return TradingCalendar(days, first, last, last, last)
+
+
+def build_calendar(
+    overrides: Mapping[dt.date, bool] | None = None,
+    *,
+    known_last: dt.date | None = None,
+    source: str = "exchange-calendars XSHG + Redis",
+) -> TradingCalendar:
+    """The package's sessions overlaid with ``overrides`` (day -> open), a pure function.
+
+    Days the package does not know and no override names follow the weekday rule. The known last
+    day is the latest of the package's last day and ``known_last`` (the last imported day); an
+    override beyond it (a learned closed day) is obeyed but does not extend what is known.
+    """
+    base, first, package_last = _package_days()
+    overrides = overrides or {}
+    nums = {_daynum(day): bool(is_open) for day, is_open in overrides.items()}
+    known = max(package_last, _daynum(known_last)) if known_last is not None else package_last
+    cover_last = max([known, *nums])
+    first = min([first, *nums])
+    days = set(base)
+    days.update(n for n in range(package_last + 1, cover_last + 1) if _weekday_daynum(n))
+    days.update(n for n in range(first, min(base)) if _weekday_daynum(n))
+    changed = 0
+    for n, is_open in nums.items():
+        if is_open and n not in days:
+            days.add(n)
+            changed += 1
+        elif not is_open and n in days:
+            days.discard(n)
+            changed += 1
+    return TradingCalendar(frozenset(days), first, cover_last, known, package_last, changed, source)
+
+
+_installed: TradingCalendar | None = None
+
+
+def current_calendar() -> TradingCalendar:
+    """The calendar in force: the installed one, or the package's until one is installed."""
+    cal = _installed
+    if cal is None:
+        cal = package_calendar()
+    return cal
+
+
+def install_calendar(cal: TradingCalendar | None) -> None:
+    """Make ``cal`` the calendar every function here answers from (None: the package's alone).
+
+    One reference swap: a reader sees the old calendar or the new one, never a mix. No per-day
+    cache outlives it.
+    """
+    global _installed
+    _installed = cal
+
+
 def load_calendar() -> None:
-    """Build the calendar now (about 1.5 s), e.g. in a thread at start-up, so the first tick or
-    schedule check does not pay for it inside the event loop."""
-    _calendar()
+    """Build the package calendar now (about 1.5 s), e.g. in a thread at start-up, so the first
+    tick or schedule check does not pay for it inside the event loop."""
+    _package_days()
 
 
-@lru_cache(maxsize=8192)
 def _is_trading_daynum(daynum: int) -> bool:
-    days, first, last = _calendar()
-    if first <= daynum <= last:
-        return daynum in days
-    return (daynum + 3) % 7 < 5  # weekday (Monday = 0): 1970-01-01 was a Thursday
+    cal = _installed
+    if cal is None:
+        cal = package_calendar()
+    return cal.is_trading_daynum(daynum)
 
 
 def _daynum(day: dt.date) -> int:
@@ -82,8 +181,13 @@ def _date(daynum: int) -> dt.date:
 
 
 def calendar_last_day() -> dt.date:
-    """The last day the bundled XSHG calendar knows; after it, weekdays are trading days."""
-    return _date(_calendar()[2])
+    """The last day the calendar in force knows; after it, weekdays are taken as trading days."""
+    return _date(current_calendar().known_last)
+
+
+def is_known_day(day: dt.date) -> bool:
+    """False for a day after the calendar's known last day: its answer is only the weekday rule."""
+    return _daynum(day) <= current_calendar().known_last
 
 
 def is_trading_day(day: dt.date) -> bool:
