@@ -63,6 +63,11 @@ class Keys:
         """Marker that a signal id was written once (expires)."""
         return f"{self.tag}:signal:seen:{signal_id}"
 
+    def signal_provisional(self, period: str, bar_ts: int, code: str) -> str:
+        """Hash: strategy -> JSON of the provisional signal on a forming bar; field ``~closed`` set
+        once the closed bar was handled (no provisional signal after it). Expires."""
+        return f"{self.tag}:signals:prov:{period}:{bar_ts}:{code}"
+
     @property
     def signals_latest(self) -> str:
         """Hash: ``code|strategy|period`` -> JSON of the latest signal."""
