@@ -110,7 +110,7 @@ class BarProcessor:
         targets = await self._windows(bars)
         universe = await self.store.universe([b.code for b in bars])
         signals = evaluate_windows(targets, self.strategies, universe, now_ms())
-        self.stats.signals += await self.store.write(signals)
+        self.stats.signals += await self.store.write(signals, targets)  # resolves provisional
         self.stats.bars += len(bars)
 
     async def _windows(self, bars: Sequence[Bar]) -> list[Target]:

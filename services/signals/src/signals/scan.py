@@ -3,6 +3,11 @@
 Reads every code's trend window in pipelined chunks, evaluates all codes at once (time-major arrays,
 the same evaluation as the streaming path), writes the signals idempotently and reports progress in
 the JobStatus of every job it serves.
+
+"Closed" is decided on the market's clock (:mod:`signals.market_time`: the clock the quotes service
+publishes, so an accelerated simulated market is scanned at its own time). A daily scan while the
+market is in session also evaluates the day's forming bar and writes what it finds as provisional
+signals (:mod:`signals.provisional`); a scan over closed daily bars resolves them.
 """
 
 from __future__ import annotations
@@ -11,18 +16,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from marketbus.contracts import JobStatus
+from marketbus.contracts import JobStatus, Quote, Security, Signal
 from marketbus.keys import JOB_TTL_S
 from marketbus.sessions import bar_close_ms
 from marketbus.trend import TS, TrendStore
 from signals.evaluate import Target, evaluate_windows
-from signals.store import SignalStore, now_ms
+from signals.provisional import as_provisional, forming_day_ts, forming_window, snapshot_row
+from signals.store import PROVISIONAL_PERIODS, SignalStore, now_ms
 from signals.strategies import WINDOW_BARS, Strategy
 
 if TYPE_CHECKING:
@@ -35,11 +41,44 @@ LOCK_TTL_MS = 60_000
 
 
 def closed_only(rows: np.ndarray, period: str, now: int) -> np.ndarray:
-    """The rows without a last bar that has not closed yet (a bar still being built, stored when
-    the quotes service stopped mid-bar): the scan answers for the last *closed* bar."""
-    if len(rows) and bar_close_ms(int(rows[-1, TS]), period) > now:
-        return rows[:-1]
-    return rows
+    """The rows without the last bars that have not closed by market time ``now`` (a bar still
+    being built, stored when the quotes service stopped mid-bar; or bars after a market clock set in
+    the past): the scan answers for the last bar *closed* at ``now``."""
+    end = len(rows)
+    while end and bar_close_ms(int(rows[end - 1, TS]), period) > now:
+        end -= 1
+    return rows[:end]
+
+
+def provisional_targets(
+    codes: Sequence[str],
+    windows: Sequence[np.ndarray],
+    snapshots: Mapping[str, Quote],
+    period: str,
+    day_ts: int,
+    length: int = WINDOW_BARS,
+) -> list[Target]:
+    """The windows ending with the forming bar of ``day_ts``, for the codes that have one."""
+    out = []
+    for code, rows in zip(codes, windows, strict=True):
+        quote = snapshots.get(code)
+        snap = snapshot_row(quote, day_ts) if quote is not None else None
+        window = forming_window(rows, day_ts, snap, length)
+        if window is not None:
+            out.append(Target(code, period, window))
+    return out
+
+
+def evaluate_scan(
+    closed: Sequence[Target],
+    forming: Sequence[Target],
+    strategies: Sequence[Strategy],
+    universe: Mapping[str, Security],
+    now: int,
+) -> tuple[list[Signal], list[Signal]]:
+    """(closed-bar signals, provisional signals) of one scan: the CPU part, run off the loop."""
+    provisional = [as_provisional(s) for s in evaluate_windows(forming, strategies, universe, now)]
+    return evaluate_windows(closed, strategies, universe, now), provisional
 
 
 class Scanner:
@@ -51,8 +90,10 @@ class Scanner:
         store: SignalStore,
         strategies: Sequence[Strategy],
         owner: str,
+        market_now: Callable[[], Awaitable[int]],
     ) -> None:
         self.client = client
+        self.market_now = market_now  # market epoch ms (see signals.market_time)
         self.lock_key = lock_key
         self.trend = trend
         self.store = store
@@ -116,18 +157,25 @@ class Scanner:
                 done = min(len(codes), start + READ_CHUNK)
                 if done < len(codes):
                     jobs = await self._report(jobs, percent=round(70.0 * done / len(codes), 1))
-            now = now_ms()
+            market_now = await self.market_now()
             targets = [
                 Target(c, period, closed)
                 for c, w in zip(codes, windows, strict=True)
-                if len(closed := closed_only(w, period, now))
+                if len(closed := closed_only(w, period, market_now))
             ]
+            day_ts = forming_day_ts(market_now) if period in PROVISIONAL_PERIODS else None
+            forming: list[Target] = []
+            if day_ts is not None:
+                snapshots = await self.store.snapshots(codes)
+                forming = provisional_targets(codes, windows, snapshots, period, day_ts)
             universe = await self.store.universe()
-            signals = await asyncio.get_running_loop().run_in_executor(
-                self._cpu, evaluate_windows, targets, self.strategies, universe, now_ms()
+            closed_signals, provisional = await asyncio.get_running_loop().run_in_executor(
+                self._cpu, evaluate_scan, targets, forming, self.strategies, universe, now_ms()
             )
+            signals = closed_signals + provisional
             jobs = await self._report(jobs, percent=90.0)
-            written = await self.store.write(signals)
+            written = await self.store.write(closed_signals, targets)
+            written += await self.store.write_provisional(provisional)
         except Exception as exc:
             log.exception("scan failed")
             return await self._report(
@@ -137,10 +185,11 @@ class Scanner:
             with contextlib.suppress(Exception):
                 await self.client.hdel(state_key, "running_job")
         log.info(
-            "scan %s: %d codes, %d signals (%d new) in %.2f s for %d job(s)",
+            "scan %s: %d codes, %d signals (%d provisional, %d new) in %.2f s for %d job(s)",
             period,
             len(targets),
             len(signals),
+            len(provisional),
             written,
             time.perf_counter() - started,
             len(jobs),
@@ -149,7 +198,7 @@ class Scanner:
             jobs,
             state="done",
             percent=100.0,
-            codes=len(targets),
+            codes=len({t.code for t in (*targets, *forming)}),
             signals=len(signals),
             new_signals=written,
             finished_ts=now_ms(),

@@ -6,9 +6,11 @@
 - ``every 1s``: every second, at any time;
 - ``17:30 on trading days``: once a day at 17:30 on XSHG trading days (``daily`` for every day).
 
-The schedule is a task in the signals service's own loop; it publishes a ``calc_signals`` command,
-so a scheduled scan takes the same path as a triggered one, and with several workers one slot is
-published once (a ``SET NX`` on the slot).
+Times are market times (the clock the quotes service publishes, see ``signals.market_time``), so an
+accelerated simulated market gets its scans at its own 20-minute marks and "in session" is the
+market's session. The schedule is a task in the signals service's own loop; it publishes a
+``calc_signals`` command, so a scheduled scan takes the same path as a triggered one, and with
+several workers one slot is published once (a ``SET NX`` on the slot).
 """
 
 from __future__ import annotations
@@ -106,3 +108,31 @@ def parse_schedule(text: str) -> Schedule:
     if not rules:
         raise ScheduleError("the schedule is empty")
     return Schedule(text, tuple(rules))
+
+
+REPLAN_BACKWARD_MS = 60_000
+
+
+@dataclass(slots=True)
+class Planner:
+    """Follows a schedule on a clock read now and then (the market clock, which may run faster than
+    the wall clock, start in the past, or jump): :meth:`step` returns the slot due at ``now``, once.
+
+    A clock that moves back by more than ``REPLAN_BACKWARD_MS`` (a market clock that appeared, set in
+    the past) plans again from there; a clock that jumps ahead fires the missed slot once, not every
+    slot in between."""
+
+    schedule: Schedule
+    cal: Calendar
+    planned: int | None = None
+    seen: int | None = None
+
+    def step(self, now: int) -> int | None:
+        if self.planned is None or (self.seen is not None and now < self.seen - REPLAN_BACKWARD_MS):
+            self.planned = self.schedule.next_after(now, self.cal)
+        self.seen = now
+        if now < self.planned:
+            return None
+        slot = self.planned
+        self.planned = self.schedule.next_after(now, self.cal)
+        return slot

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from marketbus import sessions
+from marketbus.clock import parse_clock
 from marketbus.contracts import Command
 from marketbus.keys import COMMANDS_GROUP, JOB_TTL_S, SIGNALS_GROUP, Keys
 from marketbus.redis import connect, redact
@@ -31,8 +32,9 @@ from marketbus.trend import TrendStore
 from marketbus.wire import encode
 from signals.commands import CommandHandler, queued_job
 from signals.consumer import BarProcessor, Reclaimer
+from signals.market_time import MarketTime
 from signals.scan import Scanner
-from signals.scheduler import Calendar, Schedule, parse_schedule
+from signals.scheduler import Calendar, Planner, Schedule, parse_schedule
 from signals.store import SignalStore, now_ms
 from signals.strategies import build_strategies
 
@@ -80,6 +82,10 @@ class SignalsService:
         self.keys = Keys(settings.key_prefix)
         self.consumer = settings.consumer_name or f"{socket.gethostname()}-{os.getpid()}"
         self.schedule: Schedule = parse_schedule(settings.signal_schedule)
+        try:  # a bad clock setting stops the service at start, with its reason
+            self.fallback_clock = parse_clock(settings.market_clock)
+        except ValueError as exc:
+            raise SystemExit(f"MARKETBUS_MARKET_CLOCK: {exc}") from exc
         self.strategies = build_strategies(settings.strategy_params)  # bad names fail at start
         self.stop_event = asyncio.Event()
         self.inflight: set[asyncio.Task[None]] = set()
@@ -94,7 +100,8 @@ class SignalsService:
         store = SignalStore(client, keys, s.signals_maxlen)
         self.processor = BarProcessor(client, keys, trend, store, strategies, s.dlq_maxlen)
         reclaimer = Reclaimer(self.processor, self.consumer, s.claim_idle_ms, s.max_deliveries, s.batch_size)
-        scanner = Scanner(client, keys.scan_lock, trend, store, strategies, self.consumer)
+        self.market = MarketTime(client, keys, self.fallback_clock)
+        scanner = Scanner(client, keys.scan_lock, trend, store, strategies, self.consumer, self.market.now)
         commands = CommandHandler(client, keys, store, scanner, s.dlq_maxlen, self.consumer, s.claim_idle_ms)
         command_reclaimer = Reclaimer(
             commands,
@@ -252,14 +259,25 @@ class SignalsService:
             await asyncio.sleep(seconds)
 
     async def _schedule_loop(self) -> None:
+        """Follow the schedule on the market clock (read at least every second: it may run faster
+        than the wall clock, or appear in the past when the quotes service starts)."""
         cal: Calendar = sessions
         state = self.keys.scheduler_state
+        planner = Planner(self.schedule, cal)
+        published: int | None = None
         while True:
             try:
-                nxt = self.schedule.next_after(now_ms(), cal)
-                await self.client.hset(state, mapping={"schedule": self.schedule.text, "next_run_ts": nxt})
-                await asyncio.sleep(max(0.0, (nxt - now_ms()) / 1000))
-                await self._fire_scheduled(nxt)
+                now = await self.market.now()
+                slot = planner.step(now)
+                if slot is not None:
+                    await self._fire_scheduled(slot)
+                if planner.planned != published:
+                    published = planner.planned
+                    await self.client.hset(
+                        state, mapping={"schedule": self.schedule.text, "next_run_ts": str(published)}
+                    )
+                wait_ms = (planner.planned or now) - now
+                await asyncio.sleep(min(1.0, max(0.05, wait_ms / 1000)))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
