@@ -209,6 +209,7 @@ class StoredDays:
     imported_last: dt.date | None
     learned: tuple[dt.date, ...]
     bad_fields: tuple[str, ...]
+    imported_days: int = 0
 
 
 def parse_stored(fields: Mapping[Any, Any]) -> StoredDays:
@@ -240,7 +241,7 @@ def parse_stored(fields: Mapping[Any, Any]) -> StoredDays:
     overrides.update((day, False) for day in learned)  # what the feed showed wins
     if imported and (imported_last is None or max(imported) > imported_last):
         imported_last = max(imported)
-    return StoredDays(overrides, imported_last, tuple(sorted(learned)), tuple(sorted(bad)))
+    return StoredDays(overrides, imported_last, tuple(sorted(learned)), tuple(sorted(bad)), len(imported))
 
 
 # --- Redis ------------------------------------------------------------------------------------
@@ -291,6 +292,25 @@ class ImportResult:
     other_exchanges: int
     calendar_last_day: dt.date | None
 
+    def render(self) -> list[str]:
+        """What ``marketbus import-calendar`` prints."""
+        out = []
+        if self.imported:
+            out.append(
+                f"imported {self.imported} days from {self.first} to {self.last} "
+                f"({self.open_days} open, {self.closed_days} closed)"
+            )
+        else:
+            out.append("imported nothing: no usable SSE/SZSE row")
+        if self.other_exchanges:
+            out.append(f"skipped {self.other_exchanges} rows of other exchanges (only SSE and SZSE count)")
+        if self.errors:
+            out.append(f"{len(self.errors)} rejected:")
+            out.extend(f"  {e}" for e in self.errors)
+        if self.calendar_last_day is not None:
+            out.append(f"the trading calendar is now known up to {self.calendar_last_day}")
+        return out
+
 
 async def import_trade_cal(client: Any, keys: Keys, path: str | Path) -> ImportResult:
     """Import a Tushare ``trade_cal`` CSV into the calendar hash and install the result here.
@@ -317,7 +337,7 @@ async def import_trade_cal(client: Any, keys: Keys, path: str | Path) -> ImportR
             pipe.hincrby(keys.calendar, REV_FIELD, 1)
             await pipe.execute()
         await _set_later(client, keys, IMPORTED_LAST_FIELD, max(days))
-        await load(client, keys)
+        await load(client, keys, warn=False)
     last = parse_day(await client.hget(keys.calendar, LAST_DAY_FIELD))
     n_open = sum(days.values())
     return ImportResult(
@@ -330,6 +350,53 @@ async def import_trade_cal(client: Any, keys: Keys, path: str | Path) -> ImportR
         other_exchanges=parsed.other_exchanges,
         calendar_last_day=last,
     )
+
+
+async def import_file(redis_url: str, keys: Keys, path: str | Path) -> ImportResult:
+    """:func:`import_trade_cal` with a client of its own (for the CLI, inside ``asyncio.run``)."""
+    from marketbus.redis import connect
+
+    client = connect(redis_url)
+    try:
+        return await import_trade_cal(client, keys, path)
+    finally:
+        await client.aclose()
+
+
+def readiness_checks(raw_last_day: bytes | str | None, clock_spec: str | None) -> dict[str, str | None]:
+    """The calendar's part of ``/readyz``: the known last day as stored, and the warning (never
+    raises: a market clock that does not parse counts from real today)."""
+    last = parse_day(raw_last_day)
+    try:
+        today = market_today(clock_spec)
+    except ValueError:
+        today = market_today(None)
+    return {
+        "calendar_last_day": last.isoformat() if last else None,
+        "calendar_warning": warning_for(last, today),
+    }
+
+
+def describe(fields: Mapping[Any, Any], today: dt.date) -> list[str]:
+    """Lines for ``marketbus status`` from the calendar hash (bytes or str): the known last day,
+    the days imported and learned, and the warning."""
+    stored = parse_stored(fields)
+    raw_last = next((v for k, v in fields.items() if k in (LAST_DAY_FIELD, LAST_DAY_FIELD.encode())), None)
+    last = parse_day(raw_last)
+    lines = []
+    if last is not None:
+        lines.append(f"trading calendar: known up to {last} ({(last - today).days} days from {today})")
+    imported = stored.imported_days
+    if imported or stored.learned:
+        learned = ", ".join(str(d) for d in stored.learned[-5:])
+        lines.append(
+            f"  {imported} days imported (last {stored.imported_last}); {len(stored.learned)} learned closed"
+            + (f" (latest: {learned})" if learned else "")
+        )
+    text = warning_for(last, today)
+    if text:
+        lines.append(f"warning: {text}")
+    return lines
 
 
 async def learn_closed(client: Any, keys: Keys, day: dt.date) -> TradingCalendar:

@@ -26,6 +26,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
+from marketbus import calendar
 from marketbus.contracts import Command, JobStatus
 from marketbus.keys import COMMANDS_GROUP, JOB_TTL_S, SIGNALS_GROUP, Keys
 from marketbus.redis import redact
@@ -214,6 +215,8 @@ def cmd_status(_args: argparse.Namespace) -> int:
     for name, value in sorted(r.hgetall(keys.metrics).items()):
         counters.add_row(name, str(value))
     console.print(counters)
+    for line in calendar.describe(r.hgetall(keys.calendar), calendar.market_today(settings.market_clock)):
+        console.print(line, style="yellow" if line.startswith("warning") else None, highlight=False)
     return 0
 
 
@@ -253,6 +256,26 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 def cmd_import_history(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "quotes.importer", args.file, "--period", args.period]
     return subprocess.call(cmd)
+
+
+def cmd_import_calendar(args: argparse.Namespace) -> int:
+    """A Tushare trade_cal CSV into the calendar in Redis; exit 1 when nothing was imported."""
+    import asyncio  # one asyncio.run, the command's only loop
+
+    settings = load_settings()
+    _client(settings)  # the URL is set and the server answers
+    assert settings.redis_url is not None
+    try:
+        result = asyncio.run(calendar.import_file(settings.redis_url, Keys(settings.key_prefix), args.file))
+    except calendar.CalendarFileError as exc:
+        err.print(f"marketbus import-calendar: {exc}", highlight=False)
+        return 1
+    for line in result.render():
+        console.print(line, highlight=False, soft_wrap=True)
+    text = calendar.warning_for(result.calendar_last_day, calendar.market_today(settings.market_clock))
+    if text:
+        console.print(f"warning: {text}", style="yellow", highlight=False, soft_wrap=True)
+    return 0 if result.imported else 1
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -309,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.add_argument("--period", default="1d", choices=["1d", "1m", "5m"])
     imp.set_defaults(fn=cmd_import_history)
+    cal = sub.add_parser("import-calendar", help="import trading days from a Tushare `trade_cal` CSV")
+    cal.add_argument("file")
+    cal.set_defaults(fn=cmd_import_calendar)
     scan = sub.add_parser("scan", help="run the full-market scan now and wait for its result")
     scan.add_argument("--period", default="1d", choices=["1m", "5m", "1d"])
     scan.add_argument("--timeout", type=float, default=120.0)

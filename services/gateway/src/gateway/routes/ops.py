@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from gateway.deps import CtxDep
 from gateway.metrics import groups_of
 from gateway.models import Health, Readiness
+from marketbus import calendar
 from marketbus.keys import SIGNALS_GROUP
 from marketbus.redis import redact
 
@@ -28,7 +29,8 @@ async def healthz() -> Health:
 )
 async def readyz(ctx: CtxDep) -> JSONResponse:
     """Ready when the server answers, the consumer group `signals` exists on the bars stream and
-    its lag is below the threshold."""
+    its lag is below the threshold. `checks.calendar_warning` says when the trading calendar ends
+    within 30 days (it does not make the gateway unready)."""
     url = redact(ctx.settings.redis_url or "")
     max_lag = ctx.settings.ready_max_lag
     checks: dict[str, object] = {}
@@ -45,6 +47,8 @@ async def readyz(ctx: CtxDep) -> JSONResponse:
             checks["signals_group_lag"] = lag
             if isinstance(lag, int) and lag > max_lag:
                 reason = f"consumer group {SIGNALS_GROUP!r} lags {lag} entries (limit {max_lag})"
+        raw_last = await ctx.redis.hget(ctx.keys.calendar, calendar.LAST_DAY_FIELD)
+        checks.update(calendar.readiness_checks(raw_last, ctx.settings.market_clock))  # warns, stays 200
     except Exception as exc:
         checks["redis"] = "unreachable"
         reason = f"Redis at {url} is unreachable: {type(exc).__name__}"
