@@ -167,3 +167,112 @@ def test_daily_bar_uses_provider_open_high_low() -> None:
     agg.add(make_tick("510300.SH", sh(*DAY, 10), 4.0, 100, 400, open=3.9, high=4.3, low=3.8))
     (bar,) = agg.flush()
     assert (bar.open, bar.high, bar.low, bar.close) == (3.9, 4.3, 3.8, 4.0)
+
+
+# --- the call auction ------------------------------------------------------------------------
+
+
+def test_indicative_auction_prices_make_no_bar() -> None:
+    agg = BarAggregator()
+    agg.add(make_tick("510300.SH", sh(*DAY, 9, 15, 5), 5.0, 0, 0))  # indicative, far too high
+    agg.add(make_tick("510300.SH", sh(*DAY, 9, 20), 3.0, 0, 0))  # indicative, far too low
+    assert agg.open_bars() == []  # the snapshot changes, no bar does
+    agg.add(make_tick("510300.SH", sh(*DAY, 9, 26), 3.5, 0, 0))  # after 09:25, nothing matched
+    assert agg.open_bars() == []
+    agg.add(make_tick("510300.SH", sh(*DAY, 9, 25, 0), 4.0, 1000, 4000, open=4.0))  # the result
+    agg.add(make_tick("510300.SH", sh(*DAY, 9, 30, 10), 4.1, 1500, 6050, open=4.0))
+    bars = {b.period: b for b in agg.flush()}
+    one = bars["1m"]
+    assert one.ts == sh(*DAY, 9, 30)  # the 09:25 result folds into the 09:30 bar
+    assert (one.open, one.high, one.low, one.close, one.volume) == (4.0, 4.1, 4.0, 4.1, 1500)
+    daily = bars["1d"]
+    assert (daily.open, daily.high, daily.low, daily.volume) == (4.0, 4.1, 4.0, 1500)
+
+
+def test_an_indicative_tick_alone_makes_no_bar() -> None:
+    agg = BarAggregator()
+    agg.add(make_tick("510300.SH", sh(*DAY, 9, 24, 59), 4.0, 0, 0))
+    assert agg.flush() == []
+
+
+def test_the_days_open_is_the_providers_open() -> None:
+    agg = BarAggregator(("1d",))
+    agg.add(make_tick("510300.SH", sh(*DAY, 9, 31), 4.0, 100, 400))  # no open field yet
+    agg.add(make_tick("510300.SH", sh(*DAY, 9, 32), 4.1, 200, 810, open=3.95))
+    (daily,) = agg.flush()
+    assert daily.open == 3.95
+
+
+# --- day state: a restart resumes exactly where it was ---------------------------------------
+
+
+def restarted(agg: BarAggregator, states: dict[str, bytes]) -> BarAggregator:
+    """A new aggregator built from the encoded states a previous one exported."""
+    from quotes.daystate import decode
+
+    states |= agg.take_changed()
+    return BarAggregator(agg.periods, {code: decode(raw, code) for code, raw in states.items()})
+
+
+def test_restarts_anywhere_in_the_day_give_the_same_bars() -> None:
+    ticks = day_of_ticks()
+    whole = BarAggregator()
+    want: list[Bar] = []
+    for t in ticks:
+        want.extend(whole.advance(t.ts))
+        want.extend(whole.add(t))
+    want.extend(whole.flush())
+    agg = BarAggregator()
+    states: dict[str, bytes] = {}
+    got: list[Bar] = []
+    for i, t in enumerate(ticks):
+        if i % 997 == 0:  # restart: only what was stored survives
+            agg = restarted(agg, states)
+        got.extend(agg.advance(t.ts))
+        got.extend(agg.add(t))
+    got.extend(restarted(agg, states).flush())
+    assert as_dict(got) == as_dict(want)
+
+
+def test_a_restart_mid_bar_continues_the_partial_bar() -> None:
+    agg = BarAggregator(("1m",))
+    agg.add(tick(sh(*DAY, 9, 59, 50), 4.0, 100_000))
+    assert len(agg.add(tick(sh(*DAY, 10, 0, 1), 4.0, 120_000))) == 1
+    agg.add(tick(sh(*DAY, 10, 0, 30), 4.2, 180_000))
+    (partial,) = agg.open_bars()
+    assert partial.volume == 80_000
+    agg = restarted(agg, {})
+    agg.add(tick(sh(*DAY, 10, 0, 45), 4.1, 190_000))
+    (bar,) = agg.flush()
+    assert (bar.ts, bar.open, bar.high, bar.close, bar.volume) == (sh(*DAY, 10), 4.0, 4.2, 4.1, 90_000)
+
+
+def test_a_snapshot_that_adds_nothing_is_recognised() -> None:
+    agg = BarAggregator()
+    last = tick(sh(*DAY, 15, 0, 3), 4.0, 5_000)
+    agg.add(tick(sh(*DAY, 14, 59, 57), 4.0, 4_000))
+    agg.add(last)
+    agg.advance(sh(*DAY, 16))
+    agg = restarted(agg, {})
+    assert agg.adds_nothing(last)
+    assert not agg.adds_nothing(tick(sh(*DAY, 15, 0, 3), 4.0, 5_100))
+    assert not agg.adds_nothing(tick(sh(*DAY, 15, 0, 3), 4.0, 5_000, code="159915.SZ"))
+    assert agg.add(last) == [] and agg.flush() == []  # and it would change no bar anyway
+
+
+def test_bad_day_state_bytes_raise_a_precise_error() -> None:
+    import pytest
+
+    from quotes.daystate import DayStateError, decode
+
+    agg = BarAggregator()
+    agg.add(tick(sh(*DAY, 10, 0, 1), 4.0, 100))
+    raw = agg.take_changed()["510300.SH"]
+    assert decode(raw, "510300.SH").last_ts == sh(*DAY, 10, 0, 1)
+    with pytest.raises(DayStateError, match=r"510300\.SH.*truncated"):
+        decode(raw[:-3], "510300.SH")
+    with pytest.raises(DayStateError, match="version 9"):
+        decode(b"\x09" + raw[1:], "510300.SH")
+    with pytest.raises(DayStateError, match="trailing"):
+        decode(raw + b"x", "510300.SH")
+    assert agg.take_changed() == {}  # exported once, until it changes again

@@ -1,66 +1,72 @@
 """Bar aggregation: ticks in, closed 1m / 5m / 1d bars out. Pure (no I/O, no clock).
 
-- Buckets follow the A-share session rules of :mod:`marketbus.sessions` (call auction into the
-  09:30 bar, a tick stamped 11:30:00 / 15:00:00 into the bar before, no bar across lunch).
+- Buckets follow the A-share session rules of :mod:`marketbus.sessions` (a tick stamped
+  11:30:00 / 15:00:00 into the bar before, no bar across lunch).
+- The call auction: ticks from 09:15 to 09:25 (exclusive) carry indicative prices, not trades.
+  They only record the tick time (and start the code's day): no bar, no open/high/low. The
+  09:25 result (a tick stamped 09:25:00-09:29:59 with volume > 0) is the first trade and folds
+  into the 09:30 bar; a tick of that window without volume matched nothing and makes no bar.
 - Providers send cumulative day volume and amount; a 1m/5m bar's volume is the difference of the
-  cumulative figure across the bar. The first tick of a code's day counts from zero when it falls
-  in the day's first bar (09:30, auction included); a first tick later in the day (a service
-  started mid-session) only sets the baseline, since how much of its total belongs to its bar is
-  unknown. The 1d bar takes the provider's cumulative figures, and its open/high/low when given.
+  cumulative figure across the bar. A code's day counts from zero when its first tick falls
+  before or in the day's first bar (auction included); a first tick later in the day (a service
+  started mid-session with no stored state) only sets the baseline, since how much of its total
+  belongs to its bar is unknown. The 1d bar takes the provider's cumulative figures, and its
+  open (the provider's open field, whenever a tick carries one), high and low when given.
 - A bar closes when a tick of the same code lands in a later bucket, or when ``advance(now)``
   passes its close time (11:30 and 15:00 bars close on time without a later tick). ``flush()``
-  closes everything (shutdown).
+  closes everything.
 - A late tick for a bucket that already closed does not reopen it: its price is dropped from that
   period's bars and its volume counts in the next bar.
+- The per-code state (:class:`quotes.daystate.CodeState`) is what a restart needs:
+  ``take_changed()`` encodes the states changed since its last call, and an aggregator built
+  from the decoded states (``BarAggregator(states=...)``) goes on exactly as the old one would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
 
 from marketbus.contracts import Bar, Tick
 from marketbus.sessions import (
+    AUCTION_OPEN,
+    DAY_MS,
+    MINUTE_MS,
     MORNING_OPEN,
+    UTC_OFFSET_MS,
     bar_close_ms,
     bucket_of_minute,
     local_day_start_ms,
     minute_bucket,
 )
+from quotes.daystate import CodeState, OpenBar, encode
 
 DEFAULT_PERIODS = ("1m", "5m", "1d")
+AUCTION_RESULT = (9 * 60 + 25) * MINUTE_MS  # 09:25 local: the opening call auction's result
 
 
-@dataclass(slots=True)
-class _OpenBar:
-    ts: int
-    close_at: int
-    open: float
-    high: float
-    low: float
-    close: float
-    base_volume: float
-    base_amount: float
-    volume: float  # cumulative at the last tick
-    amount: float
-
-
-@dataclass(slots=True)
-class _CodeState:
-    day_ms: int
-    volume: float  # cumulative shares of the day seen so far (never decreases)
-    amount: float
-    bars: dict[str, _OpenBar] = field(default_factory=dict)
-    closed: dict[str, int] = field(default_factory=dict)  # period -> ts of the last closed bar
-    base: dict[str, tuple[float, float]] = field(default_factory=dict)  # period -> cumulative
-    # volume and amount at the end of its last closed bar (where the next bar starts counting)
+def is_indicative(ts_ms: int, volume: float) -> bool:
+    """True for a pre-open tick that is no trade: 09:15-09:25 (indicative auction prices), or
+    09:25-09:30 without volume (the auction matched nothing)."""
+    tod = (ts_ms + UTC_OFFSET_MS) % DAY_MS
+    if AUCTION_OPEN <= tod < AUCTION_RESULT:
+        return True
+    return AUCTION_RESULT <= tod < MORNING_OPEN and not volume > 0
 
 
 class BarAggregator:
-    def __init__(self, periods: Sequence[str] = DEFAULT_PERIODS) -> None:
+    def __init__(
+        self, periods: Sequence[str] = DEFAULT_PERIODS, states: Mapping[str, CodeState] | None = None
+    ) -> None:
         self.periods = tuple(periods)
-        self._codes: dict[str, _CodeState] = {}
+        self._codes: dict[str, CodeState] = {}
         self._due: dict[int, set[tuple[str, str]]] = {}
+        self._changed: set[str] = set()
+        for code, state in (states or {}).items():
+            for period in [p for p in state.bars if p not in self.periods]:
+                del state.bars[period]
+            self._codes[code] = state
+            for period, bar in state.bars.items():
+                self._due.setdefault(bar.close_at, set()).add((code, period))
 
     # --- input ------------------------------------------------------------------------------
 
@@ -78,11 +84,16 @@ class BarAggregator:
                 if day < state.day_ms:
                     return []  # a tick of a past day: nothing left to update
                 closed.extend(self._close_code(code, state))
-            first_bar = minute == day + MORNING_OPEN
-            base_v = 0.0 if first_bar else tick.volume
-            base_a = 0.0 if first_bar else tick.amount
-            state = _CodeState(day, base_v, base_a)
+            from_zero = minute == day + MORNING_OPEN  # the auction or the first bar
+            base_v = 0.0 if from_zero else tick.volume
+            base_a = 0.0 if from_zero else tick.amount
+            state = CodeState(day, base_v, base_a, tick.ts)
             self._codes[code] = state
+        self._changed.add(code)
+        if tick.ts > state.last_ts:
+            state.last_ts = tick.ts
+        if is_indicative(tick.ts, tick.volume):
+            return closed
         volume = max(state.volume, tick.volume)
         amount = max(state.amount, tick.amount)
         price = tick.price
@@ -98,14 +109,14 @@ class BarAggregator:
                 if ts <= state.closed.get(period, -1):
                     continue  # its bar already closed
                 if period == "1d":
-                    bar = _OpenBar(
+                    bar = OpenBar(
                         ts, bar_close_ms(ts, period),
                         tick.open or price, max(price, tick.high or price),
                         min(price, tick.low or price), price, 0.0, 0.0, volume, amount,
                     )  # fmt: skip
                 else:
                     base_v, base_a = state.base.get(period, (state.volume, state.amount))
-                    bar = _OpenBar(
+                    bar = OpenBar(
                         ts, bar_close_ms(ts, period), price, price, price, price,
                         base_v, base_a, volume, amount,
                     )  # fmt: skip
@@ -117,6 +128,8 @@ class BarAggregator:
             if price < bar.low:
                 bar.low = price
             if period == "1d":
+                if tick.open:
+                    bar.open = tick.open  # the provider's open is the day's open
                 if tick.high and tick.high > bar.high:
                     bar.high = tick.high
                 if tick.low and tick.low < bar.low:
@@ -134,6 +147,12 @@ class BarAggregator:
             closed.extend(self.add(tick))
         return closed
 
+    def adds_nothing(self, tick: Tick) -> bool:
+        """True when the tick repeats the code's state: the same time and cumulative volume as
+        its last tick (a provider's unchanged snapshot, or the one seen before a restart)."""
+        state = self._codes.get(tick.code)
+        return state is not None and tick.ts == state.last_ts and tick.volume == state.volume
+
     def advance(self, now_ms: int) -> list[Bar]:
         """Close every bar whose close time is at or before ``now_ms``."""
         closed: list[Bar] = []
@@ -146,8 +165,20 @@ class BarAggregator:
         return closed
 
     def flush(self) -> list[Bar]:
-        """Close every open bar (shutdown)."""
+        """Close every open bar."""
         return self.advance(max(self._due, default=0))
+
+    # --- state --------------------------------------------------------------------------------
+
+    def take_changed(self) -> dict[str, bytes]:
+        """The encoded state (:func:`quotes.daystate.encode`) of every code changed since the
+        last call: what to store so that a restart resumes here."""
+        codes, self._changed = self._changed, set()
+        return {code: encode(self._codes[code]) for code in codes}
+
+    def last_ts(self) -> dict[str, int]:
+        """The last tick time of every code with a state."""
+        return {code: state.last_ts for code, state in self._codes.items() if state.last_ts >= 0}
 
     # --- inspection -------------------------------------------------------------------------
 
@@ -161,7 +192,8 @@ class BarAggregator:
 
     # --- internals --------------------------------------------------------------------------
 
-    def _close(self, code: str, period: str, state: _CodeState) -> Bar:
+    def _close(self, code: str, period: str, state: CodeState) -> Bar:
+        self._changed.add(code)
         bar = state.bars.pop(period)
         state.closed[period] = bar.ts
         state.base[period] = (bar.volume, bar.amount)
@@ -172,11 +204,11 @@ class BarAggregator:
                 del self._due[bar.close_at]
         return self._bar(code, period, bar)
 
-    def _close_code(self, code: str, state: _CodeState) -> list[Bar]:
+    def _close_code(self, code: str, state: CodeState) -> list[Bar]:
         return [self._close(code, period, state) for period in list(state.bars)]
 
     @staticmethod
-    def _bar(code: str, period: str, bar: _OpenBar) -> Bar:
+    def _bar(code: str, period: str, bar: OpenBar) -> Bar:
         return Bar(
             code=code,
             period=period,
