@@ -45,7 +45,7 @@ def daily_bars(code: str, closes: np.ndarray, days: list[dt.date]) -> list[Bar]:
                 close=float(c),
                 volume=1e6 + 1e4 * i,
                 amount=float(c) * 1e6,
-            )  # fmt: skip
+            )
         )
     return out
 
@@ -66,9 +66,11 @@ async def seed_code(client: Redis, keys: Keys, code: str, closes: np.ndarray, en
 
 
 async def put_snapshot(client: Redis, keys: Keys, code: str, price: float, ts: int) -> None:
-    quote = {"code": code, "name": f"ETF {code[:6]}", "market": "ETF", "price": price,
-             "change_percent": None, "volume": 2e6, "amount": price * 2e6, "open": 10.0,
-             "high": max(price, 10.0) + 0.01, "low": 9.99, "pre_close": 10.0, "turnover": None, "ts": ts}  # fmt: skip
+    quote = {
+        "code": code, "name": f"ETF {code[:6]}", "market": "ETF", "price": price, "ts": ts,
+        "change_percent": None, "volume": 2e6, "amount": price * 2e6, "open": 10.0,
+        "high": max(price, 10.0) + 0.01, "low": 9.99, "pre_close": 10.0, "turnover": None,
+    }  # fmt: skip
     await client.hset(keys.snapshots, code, orjson.dumps(quote))
 
 
@@ -191,7 +193,7 @@ async def test_a_provisional_signal_is_confirmed_at_the_close(
         again = await scan(client, keys, "job-in-session-2")
     assert again.new_signals == 0 and await client.xlen(keys.signals) == before
 
-    await close_day(client, keys, code, bars[-1], 11.5)  # the close gives the same cross
+    closing = await close_day(client, keys, code, bars[-1], 11.5)  # the close gives the same cross
 
     async def confirmed() -> list[Signal]:
         return [s for s in ma_cross(await stream(client, keys), code) if s.status == "confirmed"]
@@ -206,9 +208,7 @@ async def test_a_provisional_signal_is_confirmed_at_the_close(
     # the closing bar redelivered, and the evening scan over the closed bar: nothing new
     await wait_until(lambda: drained(client, keys))
     before = await client.xlen(keys.signals)
-    await client.xadd(keys.bars, encode(Bar.model_validate(
-        {**bars[-1].model_dump(), "ts": D, "close": 11.5, "high": 11.51}
-    )))  # fmt: skip  # type: ignore[arg-type]
+    await client.xadd(keys.bars, encode(closing))  # type: ignore[arg-type]
     await wait_until(lambda: drained(client, keys))
     async with market_clock(client, keys, shanghai_ms(2026, 11, 27, 17, 30)):
         evening = await scan(client, keys, "job-evening")
