@@ -22,7 +22,7 @@ Bars are labelled by their start. Bucket rules (A-share convention):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -149,13 +149,30 @@ def current_calendar() -> TradingCalendar:
     return cal
 
 
-def install_calendar(cal: TradingCalendar | None) -> None:
-    """Make ``cal`` the calendar every function here answers from (None: the package's alone).
+def _lookup_of(cal: TradingCalendar) -> Callable[[int], bool]:
+    return lru_cache(maxsize=8192)(cal.is_trading_daynum)
 
-    One reference swap: a reader sees the old calendar or the new one, never a mix. No per-day
-    cache outlives it.
+
+def _first_lookup(daynum: int) -> bool:
+    """Until a calendar is installed: the package's, installed on first use."""
+    install_calendar(package_calendar())
+    return _is_trading_daynum(daynum)
+
+
+_is_trading_daynum: Callable[[int], bool] = _first_lookup
+"""The per-tick question, day number -> trading day; a cached lookup of the calendar in force,
+rebound (one assignment) by :func:`install_calendar`."""
+
+
+def install_calendar(cal: TradingCalendar | None) -> None:
+    """Make ``cal`` the calendar every function here answers from (None: the package's alone,
+    built again on first use).
+
+    The cached per-day lookup is replaced in one assignment, so a reader gets the old calendar's
+    answer or the new one's, never a stale cached one after the swap.
     """
-    global _installed
+    global _installed, _is_trading_daynum
+    _is_trading_daynum = _first_lookup if cal is None else _lookup_of(cal)
     _installed = cal
 
 
@@ -163,13 +180,6 @@ def load_calendar() -> None:
     """Build the package calendar now (about 1.5 s), e.g. in a thread at start-up, so the first
     tick or schedule check does not pay for it inside the event loop."""
     _package_days()
-
-
-def _is_trading_daynum(daynum: int) -> bool:
-    cal = _installed
-    if cal is None:
-        cal = package_calendar()
-    return cal.is_trading_daynum(daynum)
 
 
 def _daynum(day: dt.date) -> int:
