@@ -125,3 +125,24 @@ def test_missing_columns_is_a_clear_error(tmp_path: Path) -> None:
         assert "missing column(s) open, high, low, vol, amount" in str(exc)
     else:
         raise AssertionError("no error")
+
+
+async def test_minute_import_folds_the_opening_auction_into_the_first_bar(
+    tmp_path: Path, client: Redis, keys: Keys, settings: Settings
+) -> None:
+    path = tmp_path / "stk_mins.csv"
+    path.write_text(
+        "ts_code,trade_time,open,close,high,low,vol,amount\n"
+        "600519.SH,2024-05-10 09:30:00,1700.00,1700.00,1700.00,1700.00,5600,9520000\n"
+        "600519.SH,2024-05-10 09:31:00,1700.50,1702.00,1703.00,1699.00,8100,13777000\n"
+        "600519.SH,2024-05-10 09:30:00,1690.00,1690.00,1690.00,1690.00,1,1690\n"  # line 4
+        "600519.SH,2024-05-10 15:00:00,1710.00,1712.00,1712.00,1709.00,9000,15399000\n"
+    )
+    summary = await import_history(path, settings, period="1m", progress=False)
+    assert [(row.line, row.reason) for row in summary.rejected] == [(4, "duplicate of line 2")]
+    assert summary.bars == summary.added == 2
+    rows = await TrendStore(client, keys).tail("600519.SH", "1m", 10)
+    assert rows[:, TS].tolist() == [sh(2024, 5, 10, 9, 30), sh(2024, 5, 10, 14, 59)]
+    assert rows[0, 1:5].tolist() == [1700.0, 1703.0, 1699.0, 1702.0]  # open, high, low, close
+    assert rows[0, VOLUME] == 13700.0 and rows[0, AMOUNT] == 23297000.0
+    assert rows[1, CLOSE] == 1712.0

@@ -111,3 +111,76 @@ async def test_replay_clock_runs_at_speed_and_jumps_gaps() -> None:
     with pytest.raises(StopAsyncIteration):
         await anext(it)
     assert feed.now_ms() == sh(2024, 5, 13, 9, 30) + 1
+
+
+STK_MINS = (
+    "ts_code,trade_time,open,close,high,low,vol,amount\n"
+    # 2024-05-10: the opening auction as its own 09:30:00 row, then bars labelled by their end
+    "600519.SH,2024-05-10 09:30:00,1700.00,1700.00,1700.00,1700.00,5600,9520000\n"
+    "600519.SH,2024-05-10 09:31:00,1700.50,1702.00,1703.00,1699.00,8100,13777000\n"
+    "600519.SH,2024-05-10 09:32:00,1702.00,1701.00,1702.50,1700.50,4000,6806000\n"
+    "600519.SH,2024-05-10 11:30:00,1705.00,1706.00,1706.50,1704.00,3000,5116500\n"
+    "600519.SH,2024-05-10 13:01:00,1706.00,1704.00,1706.00,1703.50,2500,4261250\n"
+    "600519.SH,2024-05-10 15:00:00,1710.00,1712.00,1712.00,1709.00,9000,15399000\n"
+    "510300.SH,2024-05-10 09:30:00,3.612,3.612,3.612,3.612,120000,433440\n"
+    "510300.SH,2024-05-10 09:31:00,3.611,3.615,3.616,3.611,300000,1084200\n"
+    "510300.SH,2024-05-10 13:00:00,3.620,3.620,3.620,3.620,1000,3620\n"  # a 13:00:00 row
+    "510300.SH,2024-05-10 13:01:00,3.619,3.621,3.622,3.618,200000,724000\n"
+    # 2024-05-13: an auction row whose first bar is missing stands as that bar
+    "510300.SH,2024-05-13 09:30:00,3.630,3.630,3.630,3.630,90000,326700\n"
+    "510300.SH,2024-05-13 15:00:00,3.640,3.641,3.642,3.639,150000,546000\n"
+)
+
+
+def test_stk_mins_file_gives_the_same_bars_through_import_and_replay(tmp_path: Path) -> None:
+    from marketbus.trend import AMOUNT, CLOSE, HIGH, LOW, OPEN, TS, VOLUME
+    from quotes.importer import parse_bars
+
+    path = tmp_path / "stk_mins.csv"
+    path.write_text(STK_MINS)
+    parsed = parse_bars(path, "1m")
+    assert parsed.rejected == []
+    imported = {
+        code: [(int(r[TS]), r[OPEN], r[HIGH], r[LOW], r[CLOSE], r[VOLUME], r[AMOUNT]) for r in rows]
+        for code, rows in parsed.rows_by_code.items()
+    }
+    ticks, bad = load_replay(path)
+    assert bad == []
+    agg = BarAggregator(("1m",))
+    replayed: dict[str, list[tuple[int, float, float, float, float, float, float]]] = {}
+    for b in agg.add_many(ticks) + agg.flush():
+        replayed.setdefault(b.code, []).append((b.ts, b.open, b.high, b.low, b.close, b.volume, b.amount))
+    assert replayed.keys() == imported.keys()
+    for code, bars in imported.items():
+        assert replayed[code] == [pytest.approx(bar) for bar in bars], code
+
+    moutai = imported["600519.SH"]
+    assert [bar[0] for bar in moutai] == [
+        sh(2024, 5, 10, 9, 30), sh(2024, 5, 10, 9, 31), sh(2024, 5, 10, 11, 29),
+        sh(2024, 5, 10, 13, 0), sh(2024, 5, 10, 14, 59),
+    ]  # fmt: skip
+    # the auction opens the first bar, which holds the auction's volume and amount too
+    assert moutai[0] == (sh(2024, 5, 10, 9, 30), 1700.0, 1703.0, 1699.0, 1702.0, 13700.0, 23297000.0)
+    assert moutai[-1][4] == 1712.0  # the 15:00:00 row is the day's last bar: the close is kept
+    etf = imported["510300.SH"]
+    assert etf[1] == (sh(2024, 5, 10, 13, 0), 3.620, 3.622, 3.618, 3.621, 201000.0, 727620.0)
+    assert etf[2] == (sh(2024, 5, 13, 9, 30), 3.630, 3.630, 3.630, 3.630, 90000.0, 326700.0)
+    assert etf[3][0] == sh(2024, 5, 13, 14, 59)
+
+
+def test_stk_mins_labels_off_the_session_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "stk_mins.csv"
+    path.write_text(
+        "ts_code,trade_time,open,close,high,low,vol,amount\n"
+        "600519.SH,2024-05-10 09:31:00,1700,1701,1702,1699,100,170100\n"
+        "600519.SH,2024-05-10 12:00:00,1700,1701,1702,1699,100,170100\n"  # line 3: lunch
+        "600519.SH,2024-05-10 09:29:00,1700,1701,1702,1699,100,170100\n"  # line 4: before the open
+    )
+    ticks, bad = load_replay(path)
+    assert [(row.line, row.reason) for row in bad] == [
+        (3, "trade_time '2024-05-10 12:00:00' is not the end of a 1m session bar (nor the 09:30:00 "
+            "opening auction)"),
+        (4, "trade_time '2024-05-10 09:29:00' is not the end of a 1m session bar (nor the 09:30:00 "
+            "opening auction)"),
+    ]  # fmt: skip
+    assert {t.ts for t in ticks} <= set(range(sh(2024, 5, 10, 9, 30), sh(2024, 5, 10, 9, 31)))

@@ -3,8 +3,10 @@
 ``period="1d"``: Tushare ``daily`` layout (ts_code, trade_date YYYYMMDD, open, high, low, close,
 pre_close, change, pct_chg, vol, amount) with ``vol`` in lots of 100 shares and ``amount`` in
 thousands of yuan; converted to shares and yuan. ``period="1m"``/``"5m"``: Tushare ``stk_mins``
-layout (ts_code, trade_time, open, close, high, low, vol, amount) with ``trade_time`` the bar's
-end, ``vol`` in shares and ``amount`` in yuan; the bar time becomes the bar's start.
+layout (ts_code, trade_time, open, close, high, low, vol, amount) with ``vol`` in shares and
+``amount`` in yuan; ``trade_time`` is the bar's end and the 09:30:00 row (the opening call auction)
+is folded into the day's first bar, as :func:`quotes.tables.stk_mins_bar_start` defines (the replay
+feed reads these files the same way). The bar time becomes the bar's start.
 
 Every bad row is reported with its line number (header = line 1) and reason and skipped; the good
 rows are merged into the trend series (a bar of the same time replaces, importing twice changes
@@ -29,7 +31,15 @@ from marketbus.redis import connect
 from marketbus.sessions import DAY_MS, MINUTE_MS, UTC_OFFSET_MS
 from marketbus.settings import Settings
 from marketbus.trend import NF, TrendStore
-from quotes.tables import BadRow, numeric, read_table, shanghai_epoch_ms
+from quotes.tables import (
+    TUSHARE_UNITS,
+    BadRow,
+    fold_open_rows,
+    numeric,
+    read_table,
+    shanghai_epoch_ms,
+    stk_mins_bar_start,
+)
 from quotes.universe import add_to_universe
 
 if TYPE_CHECKING:
@@ -37,10 +47,10 @@ if TYPE_CHECKING:
 
 CHUNK_CODES = 500
 PRICE_COLUMNS = ("open", "high", "low", "close")
-LAYOUTS = {
-    "1d": ("trade_date", 100.0, 1000.0),  # time column, shares per vol unit, yuan per amount unit
-    "1m": ("trade_time", 1.0, 1.0),
-    "5m": ("trade_time", 1.0, 1.0),
+LAYOUTS = {  # time column, shares per vol unit, yuan per amount unit
+    "1d": ("trade_date", *TUSHARE_UNITS["trade_date"]),
+    "1m": ("trade_time", *TUSHARE_UNITS["trade_time"]),
+    "5m": ("trade_time", *TUSHARE_UNITS["trade_time"]),
 }
 
 ProgressFn = Callable[[int, int], None]
@@ -122,13 +132,17 @@ def parse_bars(path: str | Path, period: str = "1d") -> ParsedBars:
         flag(~np.isnan(ts) & (weekday >= 5),
              lambda i: f"{raw[time_col].iloc[i]} is a weekend day")  # fmt: skip
         bar_ts = ts
+        is_open = np.zeros(n, dtype=bool)
     else:
         step = MINUTE_MS * (5 if period == "5m" else 1)
-        bar_ts = ts - step  # Tushare stamps minute bars with their end
-        flag(~np.isnan(ts) & ~_in_session_starts(bar_ts, step),
-             lambda i: f"{raw[time_col].iloc[i]} is not the end of a {period} session bar")  # fmt: skip
-    # duplicates of (code, time) among the valid rows: the first one wins
-    key = pd.DataFrame({"c": codes.to_numpy(dtype=object, na_value=""), "t": bar_ts})
+        bar_ts, is_open = stk_mins_bar_start(ts, step)
+        flag(~np.isnan(ts) & np.isnan(bar_ts),
+             lambda i: f"{raw[time_col].iloc[i]} is not the end of a {period} session bar "
+                       "(nor the 09:30:00 opening auction)")  # fmt: skip
+    # duplicates of (code, time) among the valid rows: the first one wins (an opening-auction row
+    # and the first bar share a time: they are folded, not duplicates)
+    code_arr = codes.to_numpy(dtype=object, na_value="")
+    key = pd.DataFrame({"c": code_arr, "t": bar_ts, "a": is_open})
     valid = np.flatnonzero(reason == "")
     repeated = key.iloc[valid].duplicated(keep="first").to_numpy()
     if repeated.any():
@@ -136,16 +150,16 @@ def parse_bars(path: str | Path, period: str = "1d") -> ParsedBars:
         first_line = dict(zip(map(tuple, key.iloc[firsts].to_numpy()), lines[firsts], strict=True))
         dup = np.zeros(n, dtype=bool)
         dup[valid[repeated]] = True
-        flag(dup, lambda i: f"duplicate of line {first_line[(key.c.iloc[i], key.t.iloc[i])]}")
+        flag(dup, lambda i: f"duplicate of line {first_line[tuple(key.iloc[i])]}")
     good = reason == ""
     rejected = sorted(
         [*rejected, *(BadRow(int(lines[i]), str(reason[i])) for i in np.flatnonzero(~good))],
         key=lambda row: row.line,
     )
-    rows = np.column_stack([bar_ts, o, h, lo, cl, values["vol"] * vol_unit, values["amount"] * amount_unit])[
-        good
-    ]
-    good_codes = codes.to_numpy(dtype=object, na_value="")[good]
+    bars = np.column_stack([o, h, lo, cl, values["vol"] * vol_unit, values["amount"] * amount_unit])
+    keep, bars = fold_open_rows(code_arr, np.where(good, bar_ts, np.nan), is_open & good, bars)
+    rows = np.column_stack([bar_ts, bars])[keep]
+    good_codes = code_arr[keep]
     order = np.lexsort((rows[:, 0], good_codes))
     rows, good_codes = rows[order], good_codes[order]
     starts: list[int] = []
@@ -157,14 +171,6 @@ def parse_bars(path: str | Path, period: str = "1d") -> ParsedBars:
         for a, b in itertools.pairwise(bounds)
     }
     return ParsedBars(rows_by_code, rejected, n + unsplittable)
-
-
-def _in_session_starts(bar_ts: np.ndarray, step: int) -> np.ndarray:
-    ok = ~np.isnan(bar_ts)
-    tod = np.where(ok, (np.nan_to_num(bar_ts) + UTC_OFFSET_MS) % DAY_MS, -1)
-    morning = (tod >= 570 * MINUTE_MS) & (tod <= 690 * MINUTE_MS - step)
-    afternoon = (tod >= 780 * MINUTE_MS) & (tod <= 900 * MINUTE_MS - step)
-    return ok & (morning | afternoon) & (tod % step == 0)
 
 
 async def import_history(

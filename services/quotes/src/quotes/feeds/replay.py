@@ -7,6 +7,11 @@ day), ``amount`` (cumulative yuan), optionally ``open``, ``high``, ``low``, ``pr
 and optionally ``period`` (1m, 5m, 1d; default 1d with ``trade_date``, else 1m). Each bar becomes
 four ticks (open, low/high, high/low, close) with cumulative volume, so the service rebuilds it.
 
+Tushare files replay as they import (``marketbus import-history``): ``ts_code`` for ``code``,
+``vol`` for ``volume`` in the layout's units (``daily``: lots and thousands of yuan), and a
+``trade_time`` column is the ``stk_mins`` bar END, with the 09:30:00 opening-auction row folded
+into the day's first bar (:func:`quotes.tables.stk_mins_bar_start`, the one convention for both).
+
 ``ts`` may be epoch ms, epoch seconds, or a date-time in Asia/Shanghai. A row that cannot be read
 (bad code, time or number) is logged with its line number (header = line 1) and skipped; ticks
 that parse but are invalid (a negative price, outside the sessions...) reach the service, which
@@ -30,7 +35,15 @@ import numpy as np
 from marketbus.contracts import CODE_RE, Tick
 from marketbus.sessions import MINUTE_MS, local_day_start_ms
 from quotes.feeds.base import Feed, FeedContext, make_tick
-from quotes.tables import BadRow, numeric, read_table, shanghai_epoch_ms
+from quotes.tables import (
+    TUSHARE_UNITS,
+    BadRow,
+    fold_open_rows,
+    numeric,
+    read_table,
+    shanghai_epoch_ms,
+    stk_mins_bar_start,
+)
 
 log = logging.getLogger("quotes.replay")
 
@@ -41,6 +54,7 @@ BAR_TICK_OFFSETS = {
     "5m": (0, 60_000, 150_000, 280_000),
     "1d": (570 * MINUTE_MS, 630 * MINUTE_MS, 810 * MINUTE_MS, 899 * MINUTE_MS),
 }
+STK_MINS_STEPS = {"1m": MINUTE_MS, "5m": 5 * MINUTE_MS}
 
 
 def load_replay(path: str | Path) -> tuple[list[Tick], list[BadRow]]:
@@ -51,6 +65,11 @@ def load_replay(path: str | Path) -> tuple[list[Tick], list[BadRow]]:
     if "code" not in frame.columns or time_col is None:
         raise ValueError(f"{path}: needs a code (or ts_code) column and one of {TIME_COLUMNS}")
     is_ticks = "price" in frame.columns
+    tushare_vol = not is_ticks and "volume" not in frame.columns and "vol" in frame.columns
+    if tushare_vol:
+        if time_col not in TUSHARE_UNITS:
+            raise ValueError(f"{path}: a vol column (Tushare) needs trade_date or trade_time, not {time_col}")
+        frame = frame.rename(columns={"vol": "volume"})
     needed = ["price", "volume", "amount"] if is_ticks else ["open", "high", "low", "close",
                                                              "volume", "amount"]  # fmt: skip
     missing = [c for c in needed if c not in frame.columns]
@@ -60,15 +79,44 @@ def load_replay(path: str | Path) -> tuple[list[Tick], list[BadRow]]:
     code_ok = codes.str.match(CODE_RE.pattern).to_numpy(dtype=bool, na_value=False)
     ts = shanghai_epoch_ms(frame[time_col], "%Y%m%d" if time_col == "trade_date" else None)
     cols = {c: numeric(frame[c]) for c in needed}
+    if tushare_vol:
+        vol_unit, amount_unit = TUSHARE_UNITS[time_col]
+        cols["volume"], cols["amount"] = cols["volume"] * vol_unit, cols["amount"] * amount_unit
     reasons = np.full(len(frame), "", dtype=object)
     for c in reversed(needed):
         reasons[np.isnan(cols[c])] = f"bad {c}"
     reasons[np.isnan(ts)] = f"bad {time_col}"
     reasons[~code_ok] = "bad code"
+    periods = np.empty(0, dtype=object)
+    stk_mins = not is_ticks and time_col == "trade_time"
+    if not is_ticks:
+        default = "1d" if time_col == "trade_date" else "1m"
+        periods = (
+            frame["period"].astype("string").fillna(default).to_numpy(dtype=object)
+            if "period" in frame.columns
+            else np.full(len(frame), default, dtype=object)
+        )
     for i in np.flatnonzero(reasons != ""):
         column = str(reasons[i]).removeprefix("bad ")
         value = frame[column].iloc[i] if column in frame.columns else None
         bad.append(BadRow(int(lines[i]), f"{reasons[i]} {value!r}"))
+    if stk_mins:  # Tushare stk_mins: trade_time is the bar's end (see quotes.tables)
+        steps = np.array([STK_MINS_STEPS.get(str(p), np.nan) for p in periods], dtype=np.float64)
+        ts, is_open = stk_mins_bar_start(ts, steps)
+        for i in np.flatnonzero((reasons == "") & np.isnan(ts)):
+            label = frame[time_col].iloc[i]
+            why = (f"trade_time {label!r} is not the end of a {periods[i]} session bar "
+                   "(nor the 09:30:00 opening auction)") if str(periods[i]) in STK_MINS_STEPS else (
+                   f"bad period {periods[i]!r} for trade_time (stk_mins bars: 1m, 5m)")  # fmt: skip
+            reasons[i] = why
+            bad.append(BadRow(int(lines[i]), why))
+        values = np.column_stack([cols[c] for c in ("open", "high", "low", "close", "volume", "amount")])
+        ok = reasons == ""
+        keep, values = fold_open_rows(codes.to_numpy(dtype=object, na_value=""),
+                                      np.where(ok, ts, np.nan), is_open & ok, values)  # fmt: skip
+        for k, c in enumerate(("open", "high", "low", "close", "volume", "amount")):
+            cols[c] = values[:, k]
+        reasons[ok & ~keep] = "folded"  # an opening-auction row, now part of the first bar
     good = reasons == ""
     order = np.argsort(ts[good], kind="stable")
     idx = np.flatnonzero(good)[order]
@@ -97,12 +145,6 @@ def load_replay(path: str | Path) -> tuple[list[Tick], list[BadRow]]:
             for i in idx
         ]
     else:
-        default = "1d" if time_col == "trade_date" else "1m"
-        periods = (
-            frame["period"].astype("string").fillna(default).to_numpy(dtype=object)
-            if "period" in frame.columns
-            else np.full(len(frame), default, dtype=object)
-        )
         ticks = bars_to_ticks(idx, code_arr, ts, cols, periods, lines, bad)
         ticks.sort(key=lambda t: t.ts)
     bad.sort(key=lambda row: row.line)
