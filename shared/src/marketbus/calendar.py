@@ -274,6 +274,8 @@ async def load(
     )
     sessions.install_calendar(cal)
     await _set_later(client, keys, PACKAGE_LAST_FIELD, cal.package_last_day)
+    if stored.imported_last is not None:  # heals an import that stopped before writing it
+        await _set_later(client, keys, IMPORTED_LAST_FIELD, stored.imported_last)
     if warn:
         text = warning_for(cal.known_last_day, today or market_today())
         if text:
