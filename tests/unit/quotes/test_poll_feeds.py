@@ -1,18 +1,16 @@
-"""Provider parsers on sample responses in each provider's documented format, and the polling
-loop (interval, dedupe, backoff, failover) over a mock transport. No network."""
+"""Provider parsers on sample responses in each provider's documented format. No network: the
+polling loop is tested over real HTTP against the provider simulator
+(tests/integration/quotes/test_provider_http.py)."""
 
-import asyncio
-import itertools
-import time
+import datetime as dt
 
-import httpx
 import orjson
 import pytest
 
 from marketbus.contracts import Tick
 from marketbus.sessions import shanghai_ms as sh
 from quotes.feeds.eastmoney import EastMoney, secid
-from quotes.feeds.poll import PollFeed, in_trading_window, prefixed, unprefixed
+from quotes.feeds.poll import PollReport, in_trading_window, prefixed, rebase, unprefixed
 from quotes.feeds.sina import Sina
 from quotes.feeds.tencent import Tencent
 
@@ -122,71 +120,56 @@ def test_trading_window() -> None:
     assert not in_trading_window(sh(2024, 5, 11, 10, 0))
 
 
-class Server:
-    """A mock transport: per host, a list of behaviours consumed in order (the last repeats)."""
-
-    def __init__(self, plan: dict[str, list[object]]) -> None:
-        self.plan = plan
-        self.calls: list[tuple[str, float]] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        host = request.url.host
-        self.calls.append((host, time.monotonic()))
-        steps = self.plan[host]
-        step = steps.pop(0) if len(steps) > 1 else steps[0]
-        if isinstance(step, Exception):
-            raise step
-        if isinstance(step, int):
-            return httpx.Response(step)
-        assert isinstance(step, bytes)
-        return httpx.Response(200, content=step)
+TENCENT_QUIRKS = (
+    # STAR: volume in shares (fields 6, 35, 36), not lots
+    'v_sh688981="1~中芯国际~688981~72.59~71.98~72.41~687300~343650~343650~72.58~10~72.57~20~72.56'
+    "~30~72.55~40~72.54~50~72.59~10~72.60~20~72.61~30~72.62~40~72.63~50~~20240510100004~0.61~0.85"
+    '~72.88~72.41~72.59/687300/49919510~687300~4992~2.92~15.20~~72.88~72.41~0.00~0~0~0~86.38~57.58";\n'
+    # a delisted code: previous close as the price, every other number 0, stamped 09:00:00
+    'v_sh600087="1~退市长油~600087~1.52~1.52~0.00~0~0~0~0~0~0~0~0~0~0~0~0~0~0~0~0~0~0~0~0~0~0~0~'
+    '~20240510090000~0~0~0~0~1.52/0/0~0~0~~~0~0~0~0~0~0~0~0";\n'
+    # an old code answering with another day's last snapshot
+    'v_sz000022="51~深赤湾A~000022~20.10~20.00~20.05~1000~500~500~20.09~1~20.08~1~20.07~1~20.06~1'
+    "~20.05~1~20.10~1~20.11~1~20.12~1~20.13~1~20.14~1~~20181225150003~0.10~0.50~20.20~19.90"
+    '~20.10/1000/2010000~1000~201~0.01~10~~20.20~19.90~1.5~0~0~0~22.00~18.00";\n'
+).encode("gbk")
 
 
-def feed_for(server: Server, *providers: object, interval: float = 0.01) -> PollFeed:
-    return PollFeed(
-        list(providers), ["510300.SH", "000001.SZ"], interval=interval,  # type: ignore[arg-type]
-        transport=httpx.MockTransport(server), always_open=True,
-    )  # fmt: skip
+def test_tencent_star_volume_is_in_shares_and_placeholders_are_not_ticks() -> None:
+    codes = ["688981.SH", "600087.SH", "000022.SZ", "510300.SH"]
+    ticks = by_code(Tencent().parse(TENCENT_QUIRKS + TENCENT, codes, day=dt.date(2024, 5, 10)))
+    assert set(ticks) == {"688981.SH", "510300.SH"}
+    assert ticks["688981.SH"].volume == 687300  # shares as sent, not 68,730,000
+    assert ticks["688981.SH"].amount == 49919510
+    assert ticks["510300.SH"].volume == 843395600  # other boards: lots x 100
+    # without the day, the placeholder row is still recognised; the old row is a plain snapshot
+    assert set(by_code(Tencent().parse(TENCENT_QUIRKS, codes))) == {"688981.SH", "000022.SZ"}
 
 
-async def test_failover_on_error_and_timeout_then_back_after_backoff(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr("quotes.feeds.poll.BACKOFF_START", 0.05)
-    server = Server({
-        "push2.eastmoney.com": [500, EASTMONEY],
-        "hq.sinajs.cn": [httpx.ReadTimeout("slow"), SINA],
-        "qt.gtimg.cn": [TENCENT],
-    })  # fmt: skip
-    feed = feed_for(server, EastMoney(), Sina(), Tencent())
-    it = aiter(feed)
-    first = await asyncio.wait_for(anext(it), 5)
-    # eastmoney 500 -> sina timeout -> tencent answers
-    assert [h for h, _ in server.calls] == ["push2.eastmoney.com", "hq.sinajs.cn", "qt.gtimg.cn"]
-    assert {t.code for t in first} == {"510300.SH"}  # tencent sample covers 510300 only here
-    assert feed.health["eastmoney"].failures == 1 and feed.health["sina"].failures == 1
-    second = await asyncio.wait_for(anext(it), 5)  # eastmoney is back after its backoff
-    assert server.calls[-1][0] == "push2.eastmoney.com"
-    assert {t.code for t in second} == {"000001.SZ"}  # 510300: same snapshot as tencent's
-    assert feed.health["eastmoney"].failures == 0
-    await it.aclose()  # type: ignore[attr-defined]
+def test_rows_of_another_day_are_left_out_by_every_provider() -> None:
+    other = dt.date(2024, 5, 13)
+    assert Sina().parse(SINA, ["510300.SH", "000001.SZ"], day=other) == []
+    assert Tencent().parse(TENCENT, ["510300.SH", "300750.SZ"], day=other) == []
+    assert EastMoney().parse(EASTMONEY, ["510300.SH", "000001.SZ"], day=other) == []
+    same = dt.date(2024, 5, 10)
+    assert len(EastMoney().parse(EASTMONEY, ["510300.SH", "000001.SZ"], day=same)) == 2
 
 
-async def test_min_interval_dedupe_and_no_crash_when_everything_fails(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr("quotes.feeds.poll.BACKOFF_START", 0.02)
-    changed = SINA.replace(b"15:00:03", b"15:00:04").replace(b"843395628", b"843395728")
-    server = Server({"hq.sinajs.cn": [b"garbage", httpx.ConnectError("down"), SINA, SINA,
-                                      SINA, changed]})  # fmt: skip
-    feed = feed_for(server, Sina(), interval=0.1)
-    it = aiter(feed)
-    first = await asyncio.wait_for(anext(it), 5)
-    assert len(first) == 2 and feed.health["sina"].failures == 0
-    second = await asyncio.wait_for(anext(it), 5)  # unchanged answers were skipped
-    assert [t.code for t in second] == ["510300.SH"] and second[0].volume == 843395728
-    times = [t for _h, t in server.calls]
-    assert len(times) == 6
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert all(g >= 0.095 for g in gaps)  # never faster than the minimum interval
-    await it.aclose()  # type: ignore[attr-defined]
+def test_a_bad_row_is_skipped_and_the_others_kept() -> None:
+    broken = SINA.replace(b"3.905,3.912", b"x.905,3.912", 1)  # 510300's price is not a number
+    assert set(by_code(Sina().parse(broken, ["510300.SH", "000001.SZ"]))) == {"000001.SZ"}
+
+
+def test_rebase_keeps_path_and_query() -> None:
+    assert rebase("https://hq.sinajs.cn/list=sh600000", "http://127.0.0.1:9/") == (
+        "http://127.0.0.1:9/list=sh600000"
+    )
+    assert rebase("https://push2.eastmoney.com/api/qt/ulist.np/get", None).startswith("https://push2")
+
+
+def test_poll_report_json() -> None:
+    report = PollReport(1, 12.34, 10, 9, {"eastmoney": 1}, 0)
+    assert orjson.loads(report.to_json()) == {
+        "started_ts": 1, "duration_ms": 12.3, "codes_requested": 10, "codes_covered": 9,
+        "providers": {"eastmoney": 1}, "failed_chunks": 0,
+    }  # fmt: skip

@@ -12,14 +12,18 @@ for Shanghai and 0 for Shenzhen and Beijing. ``fltt=2`` returns prices as yuan f
 Fields: f2 price, f3 change %, f5 volume (lots of 100 shares), f6 amount (yuan), f8 turnover %,
 f12 code, f13 market, f14 name, f15 high, f16 low, f17 open, f18 previous close, f124 update
 time (epoch seconds). A suspended code shows ``"-"``; ``diff`` may come as an object keyed
-"0", "1", ... instead of a list.
+"0", "1", ... instead of a list; an answer with no known code has ``"data": null``. The list
+endpoint (``clist``) is read by :mod:`quotes.feeds.listing`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import orjson
 
 from marketbus.contracts import Tick
+from marketbus.sessions import trading_date
 from quotes.feeds.base import Feed, FeedContext, make_tick
 from quotes.feeds.poll import Provider, Request, create_poll_feed
 
@@ -41,10 +45,11 @@ def _num(value: object) -> float | None:
 class EastMoney(Provider):
     name = "eastmoney"
     max_codes = 200
+    url = "https://push2.eastmoney.com/api/qt/ulist.np/get"
 
     def request(self, codes: list[str]) -> Request:
         return Request(
-            url="https://push2.eastmoney.com/api/qt/ulist.np/get",
+            url=self.url,
             params={
                 "fltt": "2",
                 "invt": "2",
@@ -54,7 +59,7 @@ class EastMoney(Provider):
             headers={"Referer": "https://quote.eastmoney.com/"},
         )
 
-    def parse(self, body: bytes, codes: list[str]) -> list[Tick]:
+    def parse(self, body: bytes, codes: list[str], day: dt.date | None = None) -> list[Tick]:
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -62,16 +67,24 @@ class EastMoney(Provider):
         if not isinstance(doc, dict) or "data" not in doc:
             raise ValueError(f"not an eastmoney answer: {body[:80]!r}")
         data = doc["data"] or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"not an eastmoney answer: data is {type(data).__name__}")
         diff = data.get("diff") or []
+        if not isinstance(diff, (dict, list)):
+            raise ValueError(f"not an eastmoney answer: diff is {type(diff).__name__}")
         rows = list(diff.values()) if isinstance(diff, dict) else list(diff)
         by_secid = {secid(c): c for c in codes}
         ticks = []
         for row in rows:
+            if not isinstance(row, dict):
+                continue
             code = by_secid.get(f"{row.get('f13')}.{row.get('f12')}")
             price, volume, amount = _num(row.get("f2")), _num(row.get("f5")), _num(row.get("f6"))
             stamp = _num(row.get("f124"))
             if code is None or price is None or price <= 0 or volume is None or stamp is None:
                 continue
+            if not 0 <= stamp < 1e11 or (day is not None and trading_date(int(stamp * 1000)) != day):
+                continue  # another day's snapshot (before the day's first one, or stale)
             ticks.append(
                 make_tick(
                     code,

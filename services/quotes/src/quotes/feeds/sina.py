@@ -13,6 +13,8 @@ answers ``""``; a suspended one has price 0.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import re
 
 from marketbus.contracts import Tick
@@ -20,6 +22,7 @@ from quotes.feeds.base import Feed, FeedContext, make_tick
 from quotes.feeds.poll import Provider, Request, create_poll_feed, prefixed, unprefixed, wall_ms
 
 LINE = re.compile(r'var hq_str_(\w+)="([^"]*)";?')
+log = logging.getLogger("quotes.sina")
 
 
 class Sina(Provider):
@@ -33,12 +36,13 @@ class Sina(Provider):
             headers={"Referer": "https://finance.sina.com.cn/"},
         )
 
-    def parse(self, body: bytes, codes: list[str]) -> list[Tick]:
+    def parse(self, body: bytes, codes: list[str], day: dt.date | None = None) -> list[Tick]:
         text = body.decode("gbk", errors="replace")
         matches = LINE.findall(text)
         if not matches and text.strip():
             raise ValueError(f"not a sina hq answer: {text[:80]!r}")
         wanted = set(codes)
+        stamp_day = None if day is None else f"{day:%Y-%m-%d}"
         ticks = []
         for symbol, payload in matches:
             if unprefixed(symbol) not in wanted:
@@ -46,22 +50,27 @@ class Sina(Provider):
             fields = payload.split(",")
             if len(fields) < 32:
                 continue  # unknown code: empty payload
-            price, volume = float(fields[3]), float(fields[8])
-            if price <= 0:
-                continue  # suspended, or no trade yet
-            ticks.append(
-                make_tick(
-                    unprefixed(symbol),
-                    wall_ms(fields[30], fields[31]),
-                    price,
-                    volume,
-                    float(fields[9]),
-                    open=float(fields[1]) or None,
-                    high=float(fields[4]) or None,
-                    low=float(fields[5]) or None,
-                    pre_close=float(fields[2]) or None,
+            try:
+                price, volume = float(fields[3]), float(fields[8])
+                if price <= 0:
+                    continue  # suspended, or no trade yet
+                if stamp_day is not None and fields[30] != stamp_day:
+                    continue  # another day's snapshot
+                ticks.append(
+                    make_tick(
+                        unprefixed(symbol),
+                        wall_ms(fields[30], fields[31]),
+                        price,
+                        volume,
+                        float(fields[9]),
+                        open=float(fields[1]) or None,
+                        high=float(fields[4]) or None,
+                        low=float(fields[5]) or None,
+                        pre_close=float(fields[2]) or None,
+                    )
                 )
-            )
+            except ValueError as exc:
+                log.warning("sina: skipping the row of %s: %s", symbol, exc)
         return ticks
 
 
