@@ -284,6 +284,7 @@ def test_openapi_describes_every_route(api: httpx.Client) -> None:
         "/api/kline/{code}",
         "/api/signals",
         "/api/signals/buy",
+        "/api/signals/latest",
         "/api/signals/{code}",
         "/api/strategies",
         "/api/scheduler/trigger",

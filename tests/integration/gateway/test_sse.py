@@ -99,6 +99,24 @@ def test_signal_filters(market: Gateway, sync_redis: redis.Redis) -> None:
     assert ev.id == entry and ev.data["id"] == want.id
 
 
+def test_provisional_signal_then_its_withdrawal_arrive_marked(
+    market: Gateway, sync_redis: redis.Redis
+) -> None:
+    """A consumer of the stream tells an in-session provisional signal and its withdrawal at the
+    close from a closed-bar signal, by their fields."""
+    from signals.provisional import as_provisional, withdrawal
+
+    prov = as_provisional(make_signal("518880.SH", "dma_cross", "BUY", T0 + 30))
+    gone = withdrawal(prov, None, 9.5, T0 + 40)
+    with sse(market, "/api/stream/signals?strategy=dma_cross") as s:
+        ids = [add_signal(sync_redis, market.keys, prov), add_signal(sync_redis, market.keys, gone)]
+        got = s.take(2)
+    assert [e.id for e in got] == ids
+    assert got[0].data["provisional"] is True and got[0].data["status"] == "provisional"
+    assert got[0].data["schema_version"] == 2
+    assert got[1].data["status"] == "withdrawn" and got[1].data["withdraws"] == prov.id
+
+
 def test_last_event_id_resumes_after_it(market: Gateway, sync_redis: redis.Redis) -> None:
     sigs = [make_signal("600519.SH", "rsi_reversal", "BUY", T0 + 10 + i) for i in range(4)]
     ids = [add_signal(sync_redis, market.keys, s) for s in sigs]

@@ -32,6 +32,8 @@ class SignalFilter:
     market: str | None = None
     period: str | None = None
     since: int | None = None  # epoch ms; compared with created_ts
+    provisional: bool | None = None  # true: provisional signals and withdrawals; false: closed bars
+    status: str | None = None  # provisional | confirmed | withdrawn | closed (status null)
 
     def matches(self, s: Signal) -> bool:
         return (
@@ -41,6 +43,8 @@ class SignalFilter:
             and (self.market is None or s.market == self.market)
             and (self.period is None or s.period == self.period)
             and (self.since is None or s.created_ts >= self.since)
+            and (self.provisional is None or s.provisional == self.provisional)
+            and (self.status is None or (s.status or "closed") == self.status)
         )
 
 
@@ -50,11 +54,17 @@ def is_st(name: str) -> bool:
 
 
 def buy_view(signals: Iterable[Signal]) -> list[Signal]:
-    """The old system's buy list: BUY only, no ST names, stocks before ETFs, then by confidence
-    (highest first), then by time (newest bar first, newest written first)."""
-    buys = [s for s in signals if s.side == "BUY" and not is_st(s.name)]
+    """The old system's buy list: BUY only, no ST names, no withdrawn signal (provisional ones stay,
+    marked: the old system listed intraday signals), stocks before ETFs, then by confidence (highest
+    first), then by time (newest bar first, newest written first)."""
+    buys = [s for s in signals if s.side == "BUY" and not is_st(s.name) and s.status != "withdrawn"]
     buys.sort(key=lambda s: (s.market == ETF, -s.confidence, -s.bar_ts, -s.created_ts, s.code))
     return buys
+
+
+def latest_view(signals: Iterable[Signal]) -> list[Signal]:
+    """The latest signal per code, strategy and period, newest bar first, then newest written."""
+    return sorted(signals, key=lambda s: (-s.bar_ts, -s.created_ts, s.code, s.strategy, s.period))
 
 
 def search_securities(items: Iterable[Security], q: str, limit: int) -> list[Security]:

@@ -1,8 +1,10 @@
-"""Signals: the stream (newest first, filtered, paged), the old buy view, strategies."""
+"""Signals: the stream (newest first, filtered, paged), the latest per code and strategy, the old buy
+view, strategies. Every list tells provisional in-session signals (``provisional``, ``status``) from
+closed-bar ones, and can be filtered on it."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -10,7 +12,7 @@ from gateway import reads
 from gateway.deps import CtxDep
 from gateway.errors import not_found, responses
 from gateway.models import SignalList, StrategyInfo, StrategyList
-from gateway.queries import SignalFilter, buy_view
+from gateway.queries import SignalFilter, buy_view, latest_view
 from gateway.routes.params import CodePath, CodeQuery, StreamIdQuery
 from marketbus.contracts import Period, Side
 
@@ -18,6 +20,21 @@ router = APIRouter(tags=["signals"])
 
 StrategyQuery = Annotated[str | None, Query(max_length=64, description="strategy key, e.g. ma_cross")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many items")]
+ProvisionalQuery = Annotated[
+    bool | None,
+    Query(
+        description="true: only provisional signals (in session, on the forming daily bar) and their "
+        "withdrawals; false: only closed-bar signals"
+    ),
+]
+StatusQuery = Annotated[
+    Literal["provisional", "confirmed", "withdrawn", "closed"] | None,
+    Query(
+        description="provisional, confirmed (a closed-bar signal confirming a provisional one), "
+        "withdrawn (a provisional signal the close did not give), closed (a closed-bar signal with "
+        "no provisional one before it)"
+    ),
+]
 
 
 @router.get("/api/signals", response_model=SignalList, responses=responses(422, 503))
@@ -31,13 +48,35 @@ async def signals(
     since: Annotated[
         int | None, Query(ge=0, le=10**15, description="only signals written at or after (ms)")
     ] = None,
+    provisional: ProvisionalQuery = None,
+    status: StatusQuery = None,
     cursor: StreamIdQuery = None,
     limit: Limit = 100,
 ) -> SignalList:
-    """Signals newest first. Page with `cursor` = the previous answer's `next_cursor`."""
-    flt = SignalFilter(strategy, side, code, market, period, since)
+    """Signals newest first (withdrawals of provisional signals included: `status` tells them).
+    Page with `cursor` = the previous answer's `next_cursor`."""
+    flt = SignalFilter(strategy, side, code, market, period, since, provisional, status)
     items, nxt = await reads.signals_page(ctx.redis, ctx.keys, flt, limit, cursor)
     return SignalList(items=items, next_cursor=nxt)
+
+
+@router.get("/api/signals/latest", response_model=SignalList, responses=responses(422, 503))
+async def latest_signals(
+    ctx: CtxDep,
+    strategy: StrategyQuery = None,
+    side: Annotated[Side | None, Query(description="BUY or SELL")] = None,
+    code: CodeQuery = None,
+    market: Annotated[str | None, Query(max_length=32, description="ETF or a board")] = None,
+    period: Annotated[Period | None, Query(description="bar period")] = None,
+    provisional: ProvisionalQuery = None,
+    status: StatusQuery = None,
+    limit: Limit = 100,
+) -> SignalList:
+    """The latest signal per code, strategy and period (a provisional one until its bar closes,
+    then the closed bar's signal, or the withdrawal), newest bar first."""
+    latest = await reads.latest_signals(ctx.redis, ctx.keys)
+    flt = SignalFilter(strategy, side, code, market, period, None, provisional, status)
+    return SignalList(items=latest_view(s for s in latest if flt.matches(s))[:limit])
 
 
 @router.get("/api/signals/buy", response_model=SignalList, responses=responses(422, 503))
@@ -45,12 +84,14 @@ async def buy_signals(
     ctx: CtxDep,
     strategy: StrategyQuery = None,
     period: Annotated[Period | None, Query(description="bar period")] = None,
+    provisional: ProvisionalQuery = None,
     limit: Limit = 100,
 ) -> SignalList:
-    """The old system's buy list: the latest BUY per code and strategy, ST names left out,
-    stocks before ETFs, then by confidence (highest first), then time (newest first)."""
+    """The old system's buy list: the latest BUY per code and strategy, ST names left out, withdrawn
+    signals left out (provisional ones kept, marked; `provisional=false` leaves them out), stocks
+    before ETFs, then by confidence (highest first), then time (newest first)."""
     latest = await reads.latest_signals(ctx.redis, ctx.keys)
-    flt = SignalFilter(strategy=strategy, period=period)
+    flt = SignalFilter(strategy=strategy, period=period, provisional=provisional)
     return SignalList(items=buy_view(s for s in latest if flt.matches(s))[:limit])
 
 
@@ -60,11 +101,13 @@ async def signals_of(
     ctx: CtxDep,
     strategy: StrategyQuery = None,
     side: Annotated[Side | None, Query(description="BUY or SELL")] = None,
+    provisional: ProvisionalQuery = None,
+    status: StatusQuery = None,
     cursor: StreamIdQuery = None,
     limit: Limit = 100,
 ) -> SignalList:
     """The signals of one code, newest first (404 for a code nobody knows)."""
-    flt = SignalFilter(strategy=strategy, side=side, code=code)
+    flt = SignalFilter(strategy=strategy, side=side, code=code, provisional=provisional, status=status)
     items, nxt = await reads.signals_page(ctx.redis, ctx.keys, flt, limit, cursor)
     if not items and not await reads.code_known(ctx.redis, ctx.keys, code):
         raise not_found(f"unknown code {code}")

@@ -214,13 +214,21 @@ function showLegend(bar) {
     el("span", "", `低 ${fmtNum(b.low)}`), el("span", cls(chg), `收 ${fmtNum(b.close)} ${fmtPct(chg)}`),
     el("span", "muted", `量 ${fmtVol(b.volume)}`),
     ...(state.barSignals?.get(b.time) || []).map((s) =>
-      el("span", "sig " + (s.side === "BUY" ? "up" : "down"), `${s.side === "BUY" ? "买" : "卖"} ${s.strategy_name || s.strategy}`)),
+      el("span", "sig " + (s.side === "BUY" ? "up" : "down") + (s.provisional ? " prov" : ""),
+        `${s.provisional ? "盘中" : ""}${s.side === "BUY" ? "买" : "卖"} ${s.strategy_name || s.strategy}`)),
   );
 }
 function markerOf(s, n) {
   const buy = s.side === "BUY";
-  return { time: chartTime(s.bar_ts), position: buy ? "belowBar" : "aboveBar", color: buy ? "#ff6b6b" : "#2ecc71",
-    shape: buy ? "arrowUp" : "arrowDown", text: (buy ? "买" : "卖") + (n > 1 ? n : "") };
+  // provisional (in session, on the forming bar): dimmed and labelled 盘中
+  const color = s.provisional ? (buy ? "rgba(255,107,107,0.5)" : "rgba(46,204,113,0.5)") : (buy ? "#ff6b6b" : "#2ecc71");
+  return { time: chartTime(s.bar_ts), position: buy ? "belowBar" : "aboveBar", color,
+    shape: buy ? "arrowUp" : "arrowDown", text: (s.provisional ? "盘中" : "") + (buy ? "买" : "卖") + (n > 1 ? n : "") };
+}
+// a provisional signal the close confirmed or withdrew is shown by its resolution, not twice
+function chartable(items) {
+  const resolved = new Set(items.flatMap((s) => [s.confirms, s.withdraws]).filter(Boolean));
+  return items.filter((s) => s.status !== "withdrawn" && !resolved.has(s.id));
 }
 async function loadChart(fit = true) {
   const code = state.code, period = state.period;
@@ -238,12 +246,12 @@ async function loadChart(fit = true) {
     state.volume.setData(state.bars.map((b) => ({ time: b.time, value: b.volume,
       color: b.close >= b.open ? "rgba(229,57,53,0.45)" : "rgba(26,162,96,0.45)" })));
     const barTimes = new Set(state.bars.map((b) => b.time));
-    const shown = sg.items.filter((s) => s.period === period && barTimes.has(chartTime(s.bar_ts)) && passesFilter(s));
+    const shown = chartable(sg.items).filter((s) => s.period === period && barTimes.has(chartTime(s.bar_ts)) && passesFilter(s));
     // several strategies can fire on one bar: one marker per bar and side (买3), the names in the legend
     const byBar = new Map();
     state.barSignals = new Map();
     for (const s of shown.sort((a, b) => a.bar_ts - b.bar_ts)) {
-      const key = `${s.bar_ts}|${s.side}`;
+      const key = `${s.bar_ts}|${s.side}|${s.provisional ? 1 : 0}`;
       byBar.set(key, [...(byBar.get(key) || []), s]);
       const t = chartTime(s.bar_ts);
       state.barSignals.set(t, [...(state.barSignals.get(t) || []), s]);
@@ -294,12 +302,25 @@ function setupTabs() {
 function passesFilter(s) {
   return (state.feedFilter === "" || s.strategy === state.feedFilter) && (state.sideFilter === "" || s.side === state.sideFilter);
 }
+// provisional: in session, on the forming daily bar (may change until the close); withdrawn: the close
+// did not give it; confirmed: the closed bar's signal confirming a provisional one
+const SIGNAL_KIND = {
+  provisional: ["prov", "盘中 provisional"],
+  withdrawn: ["withdrawn", "撤回 withdrawn"],
+  confirmed: ["confirmed", "收盘确认 confirmed"],
+};
+const RESOLVED = { withdrawn: "盘中 · 已撤回 withdrawn", confirmed: "盘中 · 已确认 confirmed" };
+function signalKind(s) {
+  return s.status === "withdrawn" ? "withdrawn" : s.provisional ? "provisional" : s.status === "confirmed" ? "confirmed" : "";
+}
 function feedItem(s, live) {
-  const li = el("li", live ? "live new" : "");
-  Object.assign(li.dataset, { id: s.id, strategy: s.strategy, side: s.side, code: s.code, period: s.period });
+  const kind = signalKind(s);
+  const li = el("li", [live ? "live new" : "", kind ? SIGNAL_KIND[kind][0] : ""].filter(Boolean).join(" "));
+  Object.assign(li.dataset, { id: s.id, strategy: s.strategy, side: s.side, code: s.code, period: s.period, status: kind || "closed" });
   const price = el("span", "num", fmtNum(s.price));
   const meta = el("span", "meta",
     `${s.strategy_name || s.strategy} · ${s.period} · ${fmtTime(s.bar_ts)} · 置信 ${(s.confidence * 100).toFixed(0)}%`);
+  if (kind) meta.prepend(el("span", "badge " + SIGNAL_KIND[kind][0], SIGNAL_KIND[kind][1]), " ");
   li.title = s.reason || "";
   li.append(el("span", "side " + s.side, s.side === "BUY" ? "买 BUY" : "卖 SELL"), el("span", "who", `${s.code} ${s.name}`), price, meta);
   li.hidden = !passesFilter(s);
@@ -320,6 +341,16 @@ function addSignals(items, live) {
   for (const s of fresh) { state.feedIds.add(s.id); noteStrategy(s.strategy, s.strategy_name); }
   if (!fresh.length) return;
   feed.prepend(...fresh.map((s) => feedItem(s, live)));
+  for (const s of fresh) { // the close confirmed or withdrew a provisional signal shown here
+    const ref = s.withdraws || s.confirms;
+    const li = ref && feed.querySelector(`li[data-id="${CSS.escape(ref)}"]`);
+    if (!li) continue;
+    const how = s.withdraws ? "withdrawn" : "confirmed";
+    li.classList.add("resolved-" + how);
+    li.dataset.resolved = how;
+    const badge = li.querySelector(".badge");
+    if (badge) badge.textContent = RESOLVED[how];
+  }
   while (feed.children.length > 300) { state.feedIds.delete(feed.lastElementChild.dataset.id); feed.lastElementChild.remove(); }
   $("feed-empty").hidden = true;
   updateFeedCount();
