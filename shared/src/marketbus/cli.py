@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import signal
 import subprocess
@@ -32,6 +31,7 @@ from marketbus.keys import COMMANDS_GROUP, JOB_TTL_S, SIGNALS_GROUP, Keys
 from marketbus.redis import redact
 from marketbus.server import EmbeddedServer, port_in_use
 from marketbus.settings import Settings, load_settings
+from marketbus.supervisor import ChildSpec, Supervisor, restart_counter
 from marketbus.wire import encode
 
 console = Console()
@@ -41,15 +41,6 @@ STOP_TIMEOUT_S = 10.0
 
 class UsageError(Exception):
     """A problem the user can fix; printed as one line, no traceback."""
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Children get SIGTERM if `marketbus up` itself dies, so nothing is left behind."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def _check_server(url: str) -> None:
@@ -76,24 +67,6 @@ def _wait_http(url: str, procs: dict[str, subprocess.Popen[bytes]], timeout: flo
             pass
         time.sleep(0.2)
     raise UsageError(f"the gateway did not answer on {url} within {timeout:.0f} s")
-
-
-def _stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> int:
-    for p in procs.values():
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    worst = 0
-    for name, p in procs.items():
-        try:
-            code = p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            err.print(f"[yellow]{name} did not stop within {STOP_TIMEOUT_S:.0f} s; killing it[/]")
-            p.kill()
-            code = p.wait()
-        if code not in (0, -signal.SIGTERM, -signal.SIGINT):
-            worst = 1
-    return worst
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -131,36 +104,43 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     names = ["quotes"] + [f"signals-{i + 1}" for i in range(args.signals_workers)] + ["gateway"]
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    specs: list[ChildSpec] = []
+    for name in names:
+        module = name.split("-")[0]
+        child_env = dict(env)
+        if module == "signals":
+            base = env.get("MARKETBUS_CONSUMER_NAME") or uuid.uuid4().hex[:6]
+            child_env["MARKETBUS_CONSUMER_NAME"] = f"{name}-{base}"  # unique per worker, kept on restart
+        specs.append(ChildSpec(name, (sys.executable, "-m", module), child_env))
+
+    def warn(message: str) -> None:
+        err.print(message, style="yellow", markup=False, highlight=False)
+
+    # restarts are counted in the metrics hash (`marketbus status`); a server down is only logged
+    counts = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    sup = Supervisor(
+        specs,
+        on_restart=restart_counter(counts, Keys(settings.key_prefix).metrics, log=warn),
+        log=warn,
+        watched={"the embedded valkey-server": server.proc} if server and server.proc else None,
+        stop_timeout_s=STOP_TIMEOUT_S,
+    )
     code = 0
     try:
-        for name in names:
-            module = name.split("-")[0]
-            child_env = dict(env)
-            if module == "signals":
-                base = env.get("MARKETBUS_CONSUMER_NAME") or uuid.uuid4().hex[:6]
-                child_env["MARKETBUS_CONSUMER_NAME"] = f"{name}-{base}"  # unique per worker
-            procs[name] = subprocess.Popen(
-                [sys.executable, "-m", module], env=child_env, preexec_fn=_die_with_parent
-            )
+        sup.start()
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        _wait_http(f"http://{shown}:{port}/healthz", procs, timeout=60)
+        _wait_http(f"http://{shown}:{port}/healthz", sup.procs, timeout=60)
         console.print(
             f"[bold green]marketbus is up[/]: dashboard [link]http://{shown}:{port}/[/link]  "
             f"API docs http://{shown}:{port}/docs  (Ctrl-C stops everything)"
         )
-        while not stop["requested"]:
-            dead = [(n, p.returncode) for n, p in procs.items() if p.poll() is not None]
-            if dead:
-                err.print(f"[red]{dead[0][0]} exited with code {dead[0][1]}; stopping marketbus[/]")
-                code = 1
-                break
-            time.sleep(0.2)
+        code = sup.run(lambda: stop["requested"])
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if _stop_all(procs):
+        if sup.stop_all():
             code = code or 1
+        counts.close()
         if server is not None:
             server.cleanup()
         console.print("marketbus stopped")
@@ -209,11 +189,21 @@ def cmd_status(_args: argparse.Namespace) -> int:
     for name, ms in sorted(r.hgetall(keys.heartbeats).items()):
         beats.add_row(name, f"{(now - float(ms)) / 1000:.1f} s ago")
     console.print(beats)
+    metrics = r.hgetall(keys.metrics)
+    restarts = Table(title="restarts")
+    restarts.add_column("service")
+    restarts.add_column("count", justify="right")
+    for name, value in sorted(metrics.items()):
+        if name.startswith("restarts:"):
+            restarts.add_row(name.removeprefix("restarts:"), str(value))
+    if restarts.row_count:
+        console.print(restarts)
     counters = Table(title="counters")
     counters.add_column("counter")
     counters.add_column("value", justify="right")
-    for name, value in sorted(r.hgetall(keys.metrics).items()):
-        counters.add_row(name, str(value))
+    for name, value in sorted(metrics.items()):
+        if not name.startswith("restarts:"):
+            counters.add_row(name, str(value))
     console.print(counters)
     for line in calendar.describe(r.hgetall(keys.calendar), calendar.market_today(settings.market_clock)):
         console.print(line, style="yellow" if line.startswith("warning") else None, highlight=False)
