@@ -81,9 +81,10 @@ def test_price_limits_hold(monkeypatch: pytest.MonkeyPatch) -> None:
     market.mu[:] = 0.02  # a violent rally everywhere: every code must stop at its limit
     ticks = market.step_until(sh(*FRI, 9, 40))
     last = {t.code: t for t in ticks}
+    pct = dict(zip(market.codes, market.limit_pct, strict=True))  # the day's dated limits
     for code, tick in last.items():
         item = BY_CODE[code]
-        exact = Decimal(str(item.ref_price)) * (1 + Decimal(str(item.limit_pct)))
+        exact = Decimal(str(item.ref_price)) * (1 + Decimal(str(pct[code])))
         limit = float(exact.quantize(Decimal(str(item.tick_size)), ROUND_HALF_UP))
         assert math.isclose(tick.high, limit, abs_tol=item.tick_size / 2), code  # type: ignore[arg-type]
     assert all(t.price <= t.high for t in ticks)  # type: ignore[operator]

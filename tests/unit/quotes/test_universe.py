@@ -22,7 +22,7 @@ def test_bundled_universe() -> None:
 
 def test_rules() -> None:
     assert price_limit_pct("SH主板", "贵州茅台") == 0.10
-    assert price_limit_pct("SZ主板", "*ST金科") == 0.05
+    assert price_limit_pct("SZ主板", "*ST金科") == 0.10  # 5% before 2026-07-06: see test_boards
     assert price_limit_pct("创业板", "宁德时代") == 0.20
     assert price_limit_pct("科创板") == 0.20
     assert price_limit_pct("北交所") == 0.30

@@ -13,14 +13,18 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from redis.exceptions import WatchError
+
 from marketbus.contracts import Security
+from quotes.boards import BOARDS as BOARDS  # the board rules live in quotes.boards (names kept here)
+from quotes.boards import is_st as is_st
+from quotes.boards import market_of, tick_size
+from quotes.boards import price_limit_pct as price_limit_pct
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from marketbus.keys import Keys
-
-BOARDS = ("ETF", "SH主板", "SZ主板", "创业板", "科创板", "北交所")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,54 +48,14 @@ class Listing:
 
     @property
     def tick_size(self) -> float:
-        return tick_size(self.market)
+        """The price step: the board's tick; 0.01 for an index (no tick, points to two decimals)."""
+        return tick_size(self.market, self.code) or 0.01
 
     @property
     def limit_pct(self) -> float:
-        return price_limit_pct(self.market, self.name)
-
-
-def market_of(code: str) -> str:
-    """The board of a code from its number (for codes that arrive without one)."""
-    num, _, exchange = code.partition(".")
-    if exchange == "BJ":
-        return "北交所"
-    if exchange == "SH":
-        if num.startswith(("51", "52", "56", "58")):
-            return "ETF"
-        if num.startswith(("688", "689")):
-            return "科创板"
-        return "SH主板"
-    if num.startswith("15"):
-        return "ETF"
-    if num.startswith(("300", "301")):
-        return "创业板"
-    return "SZ主板"
-
-
-def is_st(name: str) -> bool:
-    """Special treatment (ST, *ST): excluded from buy views; ±5% limit on the main boards."""
-    return name.upper().lstrip("*").startswith("ST")
-
-
-def tick_size(market: str) -> float:
-    """Minimum price step: 0.001 yuan for funds, 0.01 yuan for stocks."""
-    return 0.001 if market == "ETF" else 0.01
-
-
-def price_limit_pct(market: str, name: str = "") -> float:
-    """Daily price limit as a fraction of the previous close.
-
-    10% on the main boards and for ETFs, 20% on ChiNext (创业板) and STAR (科创板) and for ETFs
-    that track those boards, 30% on the Beijing exchange, 5% for ST stocks of the main boards.
-    """
-    if market == "北交所":
-        return 0.30
-    if market in ("创业板", "科创板"):
-        return 0.20
-    if market == "ETF":
-        return 0.20 if ("创业板" in name or "科创" in name) else 0.10
-    return 0.05 if is_st(name) else 0.10
+        """The board's limit under the rules in force now (undated, without new-listing days: what
+        the simulated market moves within); an index has none and moves like a main-board stock."""
+        return price_limit_pct(self.market, self.name) or 0.10
 
 
 def _rows(text: str, origin: str) -> list[Listing]:
@@ -149,3 +113,27 @@ async def add_to_universe(client: Redis, keys: Keys, codes: list[str]) -> list[s
             mapping={c: Security(code=c, name=c, market=market_of(c)).model_dump_json() for c in new},
         )
     return new
+
+
+async def replace_universe(client: Redis, keys: Keys, securities: list[Security]) -> tuple[list[str], list[str]]:
+    """Make ``securities`` the universe in ``keys.universe`` in one transaction (readers see the
+    old or the new one, never a mix): codes no longer listed leave, new listings join. Returns
+    (added, removed), sorted. An empty list is refused (ValueError): it is a failed fetch, not a
+    market without securities."""
+    if not securities:
+        raise ValueError("refusing to replace the universe with an empty list")
+    mapping = {s.code: s.model_dump_json() for s in securities}
+    async with client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                await pipe.watch(keys.universe)
+                raw = await pipe.hkeys(keys.universe)
+                old = {k.decode() if isinstance(k, bytes) else k for k in raw}
+                pipe.multi()
+                pipe.delete(keys.universe)
+                pipe.hset(keys.universe, mapping=mapping)
+                await pipe.execute()
+                break
+            except WatchError:
+                continue  # someone wrote the universe meanwhile: read it again
+    return sorted(set(mapping) - old), sorted(old - set(mapping))

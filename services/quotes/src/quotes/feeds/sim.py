@@ -27,7 +27,9 @@ from marketbus.sessions import (
     last_session_open,
     local_day_start_ms,
     next_session_open,
+    trading_date,
 )
+from quotes.boards import limit_pct
 from quotes.feeds.base import DayState, Feed, FeedContext, SessionClock, make_tick
 from quotes.universe import Listing
 
@@ -62,7 +64,9 @@ class SimMarket:
         n = len(universe)
         self.rng = np.random.default_rng(seed)
         self.tick = np.array([item.tick_size for item in universe])
-        self.limit_pct = np.array([item.limit_pct for item in universe])
+        self.securities = [item.security for item in universe]
+        self.undated_limit_pct = np.array([item.limit_pct for item in universe])
+        self.limit_pct = self.undated_limit_pct.copy()
         ref = np.array([item.ref_price if item.ref_price > 0 else 10.0 for item in universe])
         self.anchor = np.log(ref)
         self.base_amount = np.exp(self.rng.normal(np.log(3e8), 0.6, n))  # yuan per day
@@ -96,6 +100,13 @@ class SimMarket:
         self._opening = True  # the first step of a run or a day quotes every code
 
     def _set_limits(self) -> None:
+        # the rule of the day (dated, as validation checks it); no limit (an index, a new
+        # listing's first days): the listing's undated limit bounds the simulated day
+        day = trading_date(self.day_ms)
+        dated = [limit_pct(security, day) for security in self.securities]
+        self.limit_pct = np.array(
+            [p if p is not None else u for p, u in zip(dated, self.undated_limit_pct, strict=True)]
+        )
         self.limit_up = round_to_tick(self.pre_close * (1 + self.limit_pct), self.tick)
         self.limit_down = round_to_tick(self.pre_close * (1 - self.limit_pct), self.tick)
 
