@@ -152,9 +152,14 @@ def _list_day(security: Security) -> dt.date | None:
     if not raw:
         return None
     try:
-        return dt.datetime.strptime(raw, "%Y%m%d").date()
+        return _parse_day(raw)
     except ValueError:
         raise ValueError(f"list_date {raw!r} of {security.code} is not YYYYMMDD") from None
+
+
+@lru_cache(maxsize=16384)
+def _parse_day(raw: str) -> dt.date:
+    return dt.datetime.strptime(raw, "%Y%m%d").date()
 
 
 def _within_first_days(listed: dt.date, day: dt.date, days: int) -> bool:
@@ -227,6 +232,7 @@ def price_limit_pct(market: str, name: str = "", day: dt.date | None = None) -> 
     return _board_pct(market, name, day or dt.date.max)
 
 
+@lru_cache(maxsize=65536)
 def price_band(pre_close: float, pct: float, tick: float) -> tuple[float, float]:
     """``(limit_down, limit_up)``: ``pre_close × (1 ∓ pct)`` rounded half up to the tick, as the
     exchanges compute them (never below one tick)."""
