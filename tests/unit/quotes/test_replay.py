@@ -184,3 +184,30 @@ def test_stk_mins_labels_off_the_session_are_named(tmp_path: Path) -> None:
             "opening auction)"),
     ]  # fmt: skip
     assert {t.ts for t in ticks} <= set(range(sh(2024, 5, 10, 9, 30), sh(2024, 5, 10, 9, 31)))
+
+
+def test_five_minute_stk_mins_fold_the_auction_the_same_way(tmp_path: Path) -> None:
+    from marketbus.trend import TS, VOLUME
+    from quotes.importer import parse_bars
+
+    rows = (
+        "600519.SH,2024-05-10 09:30:00,1700,1700,1700,1700,5600,9520000\n"
+        "600519.SH,2024-05-10 09:35:00,1700.5,1702,1703,1699,8100,13777000\n"
+        "600519.SH,2024-05-10 15:00:00,1710,1712,1712,1709,9000,15399000\n"
+    )
+    (tmp_path / "import.csv").write_text("ts_code,trade_time,open,close,high,low,vol,amount\n" + rows)
+    replay_rows = "".join(line + ",5m\n" for line in rows.splitlines())
+    (tmp_path / "replay.csv").write_text(
+        "ts_code,trade_time,open,close,high,low,vol,amount,period\n" + replay_rows
+    )
+    imported = parse_bars(tmp_path / "import.csv", "5m").rows_by_code["600519.SH"]
+    assert imported[:, TS].tolist() == [sh(2024, 5, 10, 9, 30), sh(2024, 5, 10, 14, 55)]
+    assert imported[:, VOLUME].tolist() == [13700.0, 9000.0]
+    ticks, bad = load_replay(tmp_path / "replay.csv")
+    assert bad == []
+    agg = BarAggregator(("5m",))
+    bars = agg.add_many(ticks) + agg.flush()
+    assert [(b.ts, b.open, b.close, b.volume) for b in bars] == [
+        (sh(2024, 5, 10, 9, 30), 1700.0, 1702.0, 13700.0),
+        (sh(2024, 5, 10, 14, 55), 1710.0, 1712.0, 9000.0),
+    ]
