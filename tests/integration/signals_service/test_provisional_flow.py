@@ -75,16 +75,23 @@ async def put_snapshot(client: Redis, keys: Keys, code: str, price: float, ts: i
 
 
 @contextlib.asynccontextmanager
-async def market_clock(client: Redis, keys: Keys, at: int) -> AsyncIterator[None]:
-    """Publish the market clock as the quotes service does (fresh every 0.2 s) while inside."""
+async def market_clock(client: Redis, keys: Keys, at: int, speed: float = 0.0) -> AsyncIterator[None]:
+    """Publish the market clock as the quotes service does (fresh every 0.2 s) while inside: at
+    ``at``, running ``speed`` market ms per wall ms (0: standing still)."""
+    w0 = wall_ms()
+
+    async def once() -> None:
+        wall = wall_ms()
+        ts = at + int((wall - w0) * speed)
+        await client.set(keys.market_clock, orjson.dumps({"ts": ts, "wall": wall, "speed": speed or 1}))
 
     async def publish() -> None:
         while True:
-            await client.set(keys.market_clock, orjson.dumps({"ts": at, "wall": wall_ms()}))
+            await once()
             await asyncio.sleep(0.2)
 
+    await once()
     task = asyncio.create_task(publish())
-    await client.set(keys.market_clock, orjson.dumps({"ts": at, "wall": wall_ms()}))
     try:
         yield
     finally:
@@ -252,3 +259,38 @@ async def test_a_provisional_signal_the_close_does_not_give_is_withdrawn(
         late = await scan(client, keys, "job-late")
     assert late.new_signals == 0 and await client.xlen(keys.signals) == before
     assert late.signals > 0  # it did find them on the forming bars
+
+
+async def test_the_schedule_fires_in_the_market_s_session_and_writes_provisional_signals(
+    settings: Settings, client: Redis, keys: Keys
+) -> None:
+    """Under `marketbus up` the sim's clock runs 60x from a session in the past: the schedule's
+    in-session slot comes at the market's 09:40, and its scan evaluates the forming bar."""
+    code = "510300.SH"
+    await seed_code(client, keys, code, declining(N - 1), dt.date(2026, 11, 26))
+    await put_snapshot(client, keys, code, 11.5, shanghai_ms(2026, 11, 27, 9, 39))
+    s = settings.model_copy(
+        update={"auto_calculate_signals": True, "signal_schedule": "every 20m in session"}
+    )
+    async with market_clock(client, keys, shanghai_ms(2026, 11, 27, 9, 39, 30), speed=60):
+        svc = SignalsService(s)
+        task = asyncio.create_task(svc.run())
+        try:
+
+            async def provisional() -> list[Signal]:
+                return [p for p in ma_cross(await stream(client, keys), code) if p.provisional]
+
+            (p,) = await wait_until(provisional)
+            assert p.status == "provisional" and p.bar_ts == D
+            # the market's 09:40 slot fired (not one of the wall clock's)
+            assert await client.exists(f"{keys.scheduler_state}:slot:{shanghai_ms(2026, 11, 27, 9, 40)}")
+
+            async def scheduled_job_done() -> bool:
+                last = await client.hget(keys.scheduler_state, "last_job_id")
+                raw = await client.get(keys.job(last.decode())) if last else None
+                return bool(raw) and JobStatus.model_validate_json(raw).state == "done"
+
+            assert await wait_until(scheduled_job_done)
+        finally:
+            svc.stop()
+            await asyncio.wait_for(task, 15)

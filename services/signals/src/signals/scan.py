@@ -81,6 +81,10 @@ def evaluate_scan(
     return evaluate_windows(closed, strategies, universe, now), provisional
 
 
+async def _wall_now() -> int:
+    return now_ms()
+
+
 class Scanner:
     def __init__(
         self,
@@ -90,10 +94,11 @@ class Scanner:
         store: SignalStore,
         strategies: Sequence[Strategy],
         owner: str,
-        market_now: Callable[[], Awaitable[int]],
+        market_now: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.client = client
-        self.market_now = market_now  # market epoch ms (see signals.market_time)
+        # market epoch ms (the service passes signals.market_time.MarketTime.now); the wall clock
+        self.market_now = market_now or _wall_now
         self.lock_key = lock_key
         self.trend = trend
         self.store = store

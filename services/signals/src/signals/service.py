@@ -40,6 +40,8 @@ from signals.strategies import build_strategies
 
 log = logging.getLogger("signals")
 
+MIN_FIRE_GAP_S = 1.0  # wall seconds between two scheduled scans, whatever the market clock's speed
+
 
 async def ensure_group(client: Redis, stream: str, group: str) -> bool:
     """Create the consumer group (from the start of the stream) if missing. True if created."""
@@ -265,19 +267,24 @@ class SignalsService:
         state = self.keys.scheduler_state
         planner = Planner(self.schedule, cal)
         published: int | None = None
+        fired_at = -MIN_FIRE_GAP_S
         while True:
             try:
                 now = await self.market.now()
                 slot = planner.step(now)
                 if slot is not None:
                     await self._fire_scheduled(slot)
+                    fired_at = asyncio.get_running_loop().time()
                 if planner.planned != published:
                     published = planner.planned
                     await self.client.hset(
                         state, mapping={"schedule": self.schedule.text, "next_run_ts": str(published)}
                     )
                 wait_ms = (planner.planned or now) - now
-                await asyncio.sleep(min(1.0, max(0.05, wait_ms / 1000)))
+                wait = min(1.0, max(0.05, wait_ms / 1000))
+                # on a fast market clock, at most one scheduled scan per wall second
+                wait = max(wait, fired_at + MIN_FIRE_GAP_S - asyncio.get_running_loop().time())
+                await asyncio.sleep(wait)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
