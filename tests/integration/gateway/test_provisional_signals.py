@@ -16,7 +16,7 @@ import redis
 from marketbus.contracts import Signal
 from signals.provisional import as_provisional, withdrawal
 
-from .conftest import DAY, T0, Gateway, add_signal, make_signal, seed_market
+from .conftest import DAY, T0, Gateway, add_signal, make_signal, seed_bars, seed_market
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TODAY = T0 + 10 * DAY
@@ -137,6 +137,7 @@ def test_the_feed_marks_provisional_and_withdrawn_signals(
     gateway: Gateway, seeded: dict[str, Signal], sync_redis: redis.Redis, tmp_path: Path
 ) -> None:
     playwright = pytest.importorskip("playwright.sync_api")
+    seed_bars(gateway.redis_url, gateway.keys, "159915.SZ", "1d", 5)  # they end before the forming bar
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         try:
@@ -153,6 +154,15 @@ def test_the_feed_marks_provisional_and_withdrawn_signals(
             assert "已撤回" in resolved.inner_text()
             confirmed = page.locator(f"#feed li[data-id='{seeded['prov_buy'].id}']")
             assert confirmed.get_attribute("data-resolved") == "confirmed"
+            # clicked, the open provisional signal shows on its forming daily bar (drawn from the
+            # latest quote: the stored k-lines end before it)
+            item.click()
+            page.wait_for_function(
+                "() => { const c = document.querySelector('#chart').dataset; return c.code === '159915.SZ'"
+                " && c.period === '1d' && c.bars === '6' && c.markers === '1'; }",
+                timeout=10_000,
+            )
+            assert "盘中" in page.locator("#chart-legend").inner_text()
             page.wait_for_function("document.querySelector('#conn').textContent.includes('live')")
             # the close withdraws the open provisional signal, live
             w = withdrawal(seeded["open"], None, 3.1, TODAY + DAY + 9000)

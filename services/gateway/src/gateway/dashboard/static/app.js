@@ -209,7 +209,7 @@ function showLegend(bar) {
     ? t.toLocaleDateString("zh-CN", TZ)
     : t.toLocaleString("zh-CN", { ...TZ, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
   lg.replaceChildren(
-    el("span", "muted", when),
+    el("span", "muted", b.forming ? `${when} 盘中 forming` : when),
     el("span", "", `开 ${fmtNum(b.open)}`), el("span", "", `高 ${fmtNum(b.high)}`),
     el("span", "", `低 ${fmtNum(b.low)}`), el("span", cls(chg), `收 ${fmtNum(b.close)} ${fmtPct(chg)}`),
     el("span", "muted", `量 ${fmtVol(b.volume)}`),
@@ -242,7 +242,21 @@ async function loadChart(fit = true) {
     ]);
     if (code !== state.code || period !== state.period) return; // the user moved on
     state.bars = kl.items.map((b) => ({ time: chartTime(b.ts), open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume }));
-    state.candles.setData(state.bars);
+    // provisional signals sit on today's forming daily bar, which is not a stored k-line yet: draw
+    // it from the latest quote (the same snapshot the scan evaluated), marked as forming
+    const lastTs = kl.items.length ? kl.items[kl.items.length - 1].ts : -Infinity;
+    const forming = chartable(sg.items).find((s) => s.provisional && s.period === period && s.bar_ts > lastTs);
+    if (forming && period === "1d") {
+      const q = await getJSON(`/api/quotes/${code}`).catch(() => null);
+      if (code !== state.code || period !== state.period) return;
+      if (q && q.price) {
+        state.bars.push({ time: chartTime(forming.bar_ts), open: q.open ?? q.price, high: q.high ?? q.price,
+          low: q.low ?? q.price, close: q.price, volume: q.volume, forming: true });
+      }
+    }
+    const FORMING = { color: "rgba(139,151,166,0.55)", wickColor: "rgba(139,151,166,0.8)", borderColor: "rgba(139,151,166,0.8)" };
+    state.candles.setData(state.bars.map(({ time, open, high, low, close, forming }) =>
+      ({ time, open, high, low, close, ...(forming ? FORMING : {}) }))); // the forming bar: dimmed
     state.volume.setData(state.bars.map((b) => ({ time: b.time, value: b.volume,
       color: b.close >= b.open ? "rgba(229,57,53,0.45)" : "rgba(26,162,96,0.45)" })));
     const barTimes = new Set(state.bars.map((b) => b.time));
