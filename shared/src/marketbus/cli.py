@@ -248,6 +248,10 @@ def cmd_import_history(args: argparse.Namespace) -> int:
     return subprocess.call(cmd)
 
 
+def cmd_import_universe(args: argparse.Namespace) -> int:
+    return subprocess.call([sys.executable, "-m", "quotes.universe_import", args.file])
+
+
 def cmd_import_calendar(args: argparse.Namespace) -> int:
     """A Tushare trade_cal CSV into the calendar in Redis; exit 1 when nothing was imported."""
     import asyncio  # one asyncio.run, the command's only loop
@@ -322,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.add_argument("--period", default="1d", choices=["1d", "1m", "5m"])
     imp.set_defaults(fn=cmd_import_history)
+    uni = sub.add_parser(
+        "import-universe", help="load the universe from a Tushare `stock_basic` or `fund_basic` CSV"
+    )
+    uni.add_argument("file")
+    uni.set_defaults(fn=cmd_import_universe)
     cal = sub.add_parser("import-calendar", help="import trading days from a Tushare `trade_cal` CSV")
     cal.add_argument("file")
     cal.set_defaults(fn=cmd_import_calendar)
