@@ -173,3 +173,30 @@ def test_poll_report_json() -> None:
         "started_ts": 1, "duration_ms": 12.3, "codes_requested": 10, "codes_covered": 9,
         "providers": {"eastmoney": 1}, "failed_chunks": 0,
     }  # fmt: skip
+
+
+def test_clist_page_bad_rows_are_reported_precisely_and_skipped() -> None:
+    from quotes.feeds.listing import GROUPS, parse_page
+
+    body = orjson.dumps({"rc": 0, "data": {"total": 250, "diff": [
+        {"f12": "600519", "f13": 1, "f14": "贵州茅台", "f26": 20010827},
+        {"f12": "92001", "f13": 0, "f14": "短代码", "f26": 20250101},
+        {"f12": "920001", "f13": 0, "f14": "京市样本", "f26": "-"},
+        {"f12": "000001", "f13": 7, "f14": "平安银行", "f26": 19910403},
+        {"f12": "300750", "f13": 0, "f14": "", "f26": 20180611},
+        {"f12": "688981", "f13": 1, "f14": "中芯国际", "f26": 20200716},
+    ]}})  # fmt: skip
+    total, securities, bad = parse_page(body, GROUPS[0], 3)
+    assert total == 250
+    assert [(s.code, s.market, s.list_date) for s in securities] == [
+        ("600519.SH", "SH主板", "20010827"),
+        ("920001.BJ", "北交所", None),
+        ("688981.SH", "科创板", "20200716"),
+    ]
+    assert [b.split(":")[0] for b in bad] == [
+        "clist A-shares page 3 row 2", "clist A-shares page 3 row 4", "clist A-shares page 3 row 5",
+    ]  # fmt: skip
+    assert "six digits" in bad[0] and "f13=7" in bad[1] and "empty" in bad[2]
+    assert parse_page(b'{"rc":0,"data":null}', GROUPS[0], 99) == (0, [], [])
+    with pytest.raises(ValueError, match="page 2: not JSON"):
+        parse_page(b"<html>", GROUPS[1], 2)

@@ -249,9 +249,12 @@ class PollFeed(Feed):
         self._chunk_skip[key] = (failures, self.monotonic() + delay)
 
     async def poll(
-        self, http: httpx.AsyncClient, limits: dict[str, asyncio.Semaphore]
+        self, http: httpx.AsyncClient, limits: dict[str, asyncio.Semaphore] | None = None
     ) -> AsyncIterator[list[Tick]]:
-        """One poll of every code: each chunk's ticks as soon as they are parsed."""
+        """One poll of every code: each chunk's ticks (not deduplicated) as soon as they are
+        parsed; :attr:`last_report` describes it once the iteration ends."""
+        if limits is None:
+            limits = {p.name: asyncio.Semaphore(self.concurrency) for p in self.providers}
         order = self.available()
         codes = list(self.codes)
         started_ts = self.clock.now_ms()

@@ -24,9 +24,9 @@ class SimProcess:
         self.url = url
         self.codes = codes
 
-    def control(self, name: str, **body: Any) -> Any:
-        """POST ``/_control/<name>`` with ``body`` as JSON; the decoded answer (raises on 4xx)."""
-        response = httpx.post(f"{self.url}/_control/{name}", json=body, timeout=10)
+    def control(self, endpoint: str, /, **body: Any) -> Any:
+        """POST ``/_control/<endpoint>`` with ``body`` as JSON; the decoded answer (raises on 4xx)."""
+        response = httpx.post(f"{self.url}/_control/{endpoint}", json=body, timeout=10)
         response.raise_for_status()
         return response.json()
 

@@ -34,6 +34,7 @@ from marketbus.sessions import (
     is_trading_day,
     previous_trading_day,
 )
+from quotes.boards import price_band, price_limit_pct
 
 MINUTE = 60_000
 AUCTION_OPEN = (9 * 60 + 15) * MINUTE
@@ -44,7 +45,6 @@ AFTERNOON_OPEN = 13 * 60 * MINUTE
 AFTERNOON_CLOSE = 15 * 60 * MINUTE
 POINTS = 241  # one price point per session minute boundary
 SNAPSHOT_MS = 3_000  # providers refresh a Level-1 snapshot every 3 seconds
-ST_LIMIT_CHANGE = dt.date(2025, 7, 7)  # main-board ST stocks: 5 % before, 10 % from this day
 
 INDICES: tuple[tuple[str, str, float], ...] = (
     ("000001.SH", "上证指数", 3300.0),
@@ -240,17 +240,9 @@ def tick_of(market: str) -> float:
 
 
 def limit_of(market: str, name: str, day: dt.date) -> float | None:
-    """The daily price limit as a fraction of the previous close (None: indices have none)."""
-    if market == "指数":
-        return None
-    if market == "北交所":
-        return 0.30
-    if market in ("创业板", "科创板"):
-        return 0.20
-    if market in FUNDS:
-        return 0.20 if ("创业板" in name or "科创" in name) else 0.10
-    st = name.upper().lstrip("*").startswith("ST")
-    return 0.05 if st and day < ST_LIMIT_CHANGE else 0.10
+    """The board's daily price limit on ``day`` as a fraction of the previous close (None: an
+    index), by the same dated rules the quotes service validates with (:mod:`quotes.boards`)."""
+    return price_limit_pct(market, name, day)
 
 
 def round_tick(value: float, tick: float) -> float:
@@ -474,10 +466,10 @@ class Market:
         pre = np.array([self.close_of(s, prev) for s in secs])
         close = np.array([self.close_of(s, day) for s in secs])
         limits = [limit_of(s.market, s.name, day) for s in secs]
-        up = np.array([round_tick(p * (1 + lim), t) if lim is not None else np.nan
-                       for p, lim, t in zip(pre, limits, ticks, strict=True)])  # fmt: skip
-        down = np.array([round_tick(p * (1 - lim), t) if lim is not None else np.nan
-                         for p, lim, t in zip(pre, limits, ticks, strict=True)])  # fmt: skip
+        bands = [price_band(float(p), lim, t) if lim is not None else (np.nan, np.nan)
+                 for p, lim, t in zip(pre, limits, ticks, strict=True)]  # fmt: skip
+        down = np.array([b[0] for b in bands])
+        up = np.array([b[1] for b in bands])
         hi = np.where(np.isnan(up), pre * 1.2, up)
         lo = np.where(np.isnan(down), pre * 0.8, down)
         keys = np.array([_h(self.seed, s.code) for s in secs], dtype=_U64)
