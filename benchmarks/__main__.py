@@ -21,6 +21,7 @@ from benchmarks import (
     bench_ingest,
     bench_latency,
     bench_load,
+    bench_poll,
     bench_scan,
 )
 from benchmarks.harness import RESULTS, Result, machine, markdown, show
@@ -35,6 +36,7 @@ BENCHES: dict[str, Bench] = {
     "scan": bench_scan.run,
     "load": bench_load.run,
     "import": bench_import.run,
+    "poll": bench_poll.run,
 }
 
 
