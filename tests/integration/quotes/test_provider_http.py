@@ -263,3 +263,14 @@ async def test_garbage_and_5xx_fail_over_then_recover(
             break
     counters = clean.counters()
     assert counters["faults"]["eastmoney:status"] >= 2 and counters["faults"]["sina:garbage"] == 1
+
+
+async def test_bad_control_input_gets_a_precise_400(clean: SimProcess) -> None:
+    async with httpx.AsyncClient(timeout=10, base_url=clean.url) as http:
+        bad = await http.post("/_control/fault", json={"provider": "eastmoney", "kind": "explode"})
+        assert bad.status_code == 400 and "kind 'explode' is not one of" in bad.json()["error"]
+        bad = await http.post("/_control/list", json={"code": "60000X.SH"})
+        assert bad.status_code == 400 and "60000X.SH" in bad.json()["error"]
+        bad = await http.get("/api/qt/clist/get", params={"fs": "m:1 t:2", "pn": "two"})
+        assert bad.status_code == 400 and "pn='two'" in bad.json()["error"]
+    assert clean.counters()["faults"] == {}  # nothing was installed
