@@ -232,7 +232,7 @@ async def signal_ids(client: Redis, keys: Keys) -> list[str]:
 
 def tick_rows(codes: Sequence[str], start_ms: int, steps: int, step_ms: int, seed: int = 1) -> list[dict]:
     """Tick rows for a replay file: every code quoted every ``step_ms``, cumulative volume and
-    amount, prices on a random walk. In time order."""
+    amount, prices on a random walk on the code's tick grid. In time order."""
     rng = np.random.default_rng(seed)
     rows = []
     price = {c: 10.0 + i for i, c in enumerate(codes)}
@@ -241,7 +241,8 @@ def tick_rows(codes: Sequence[str], start_ms: int, steps: int, step_ms: int, see
     for k in range(steps):
         ts = start_ms + k * step_ms
         for c in codes:
-            price[c] = max(0.5, round(price[c] * (1 + rng.normal(0, 0.002)), 3))
+            places = 3 if c.startswith(("1", "5")) else 2  # on the tick: 0.001 funds, 0.01 stocks
+            price[c] = max(0.5, round(price[c] * (1 + rng.normal(0, 0.002)), places))
             inc = int(rng.integers(1, 50)) * 100
             volume[c] += inc
             amount[c] = round(amount[c] + inc * price[c], 2)

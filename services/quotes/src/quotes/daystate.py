@@ -130,10 +130,10 @@ async def load(client: Redis, keys: Keys) -> tuple[dict[str, CodeState], list[tu
     """Every stored state, and ``(code, error)`` for each entry that cannot be read."""
     states: dict[str, CodeState] = {}
     bad: list[tuple[str, str]] = []
-    for field_, raw in (await client.hgetall(keys.daystate)).items():  # type: ignore[misc]
+    for field_, raw in (await client.hgetall(keys.daystate)).items():
         code = field_.decode() if isinstance(field_, bytes) else str(field_)
         try:
-            states[code] = decode(raw, code)
+            states[code] = decode(raw if isinstance(raw, bytes) else raw.encode(), code)
         except DayStateError as exc:
             bad.append((code, str(exc)))
     return states, bad

@@ -4,7 +4,16 @@ A thin I/O shell around pure parts (validation, aggregation). Each batch of tick
 :class:`WritePlan` (pure), written in one pipeline: accepted ticks to ``keys.ticks``, rejected
 ones to ``keys.dlq`` with their reason, latest snapshot per code, every closed bar appended to its
 trend series *before* it is published on ``keys.bars`` (a consumer always finds the bar in the
-series), counters in ``keys.metrics``. A timer closes bars on time; a heartbeat marks liveness.
+series), the day state of every code the batch changed to ``keys.daystate`` (last, so a batch cut
+short never stores a state ahead of its bars), counters in ``keys.metrics``. A timer closes bars
+on time; a heartbeat marks liveness and publishes the market clock (``keys.market_clock``) and
+the feed's last poll report (``keys.poll_stats``).
+
+Restarts: :meth:`QuotesService.run` first builds the aggregator from the stored day states
+(:meth:`QuotesService.restore`), so the forming bars, the cumulative volumes and each code's last
+tick time are where the last written batch left them. A snapshot that repeats the state (same
+time and cumulative volume: the last snapshot seen again after a restart) is counted as
+``ticks_duplicate`` and changes nothing.
 """
 
 from __future__ import annotations
@@ -14,16 +23,20 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import orjson
 from redis.exceptions import RedisError
 
 from marketbus import wire
+from marketbus.clock import parse_clock
 from marketbus.contracts import Bar, Tick
 from marketbus.keys import Keys
 from marketbus.settings import Settings
 from marketbus.trend import TrendStore
+from quotes import daystate
 from quotes.aggregate import BarAggregator
 from quotes.feeds.base import Feed
 from quotes.universe import Listing
@@ -53,10 +66,13 @@ class WritePlan:
     snapshots: dict[str, bytes] = field(default_factory=dict)
     bars: list[Bar] = field(default_factory=list)
     unfinished: list[Bar] = field(default_factory=list)  # stored, not published (shutdown)
+    daystate: dict[str, bytes] = field(default_factory=dict)  # code -> encoded aggregator state
     counters: Counter[str] = field(default_factory=Counter)
 
     def __bool__(self) -> bool:
-        return bool(self.ticks or self.rejects or self.bars or self.unfinished or self.counters)
+        return bool(
+            self.ticks or self.rejects or self.bars or self.unfinished or self.daystate or self.counters
+        )
 
 
 @dataclass
@@ -69,8 +85,30 @@ class Stats:
     dropped: int = 0
 
 
+POLL_FEEDS = frozenset({"eastmoney", "sina", "tencent", "auto"})  # the feeds that poll providers
+
+
+def market_clock_of(feed: Feed, settings: Settings) -> Callable[[], int] | None:
+    """The clock future-dated ticks are judged by: the feed's own ``market_now_ms()`` when it has
+    one; for the poll feeds the market clock of the settings (real time when unset); else none
+    (a sim or replay stamps ticks by its own clock, so they cannot be ahead of it)."""
+    own = getattr(feed, "market_now_ms", None)
+    if callable(own):
+        return own
+    if settings.feed in POLL_FEEDS:
+        return parse_clock(settings.market_clock).now_ms
+    return None
+
+
 class QuotesService:
-    def __init__(self, client: Redis, settings: Settings, listings: list[Listing], feed: Feed) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        settings: Settings,
+        listings: list[Listing],
+        feed: Feed,
+        market_now: Callable[[], int] | None = None,
+    ) -> None:
         self.client = client
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
@@ -79,6 +117,8 @@ class QuotesService:
         self.listings = {item.code: item for item in listings}
         self.aggregator = BarAggregator()
         self.last_ts: dict[str, int] = {}
+        self.market_now = market_now or market_clock_of(feed, settings)
+        self.restored = False
         self.stats = Stats()
         self._lock = asyncio.Lock()
         self._stats_t0 = time.monotonic()
@@ -94,14 +134,18 @@ class QuotesService:
         listings, last_ts, aggregator = self.listings, self.last_ts, self.aggregator
         latest: dict[str, Tick] = {}
         stream = self.keys.ticks
+        now = self.market_now() if self.market_now is not None else None
         for tick in ticks:
-            rejected = reject_reason(tick, listings, last_ts)
+            rejected = reject_reason(tick, listings, last_ts, now)
             if rejected is not None:
                 reason, detail = rejected
                 plan.counters[f"ticks_rejected:{reason}"] += 1
                 plan.rejects.append(
                     {"error": f"{reason}: {detail}", "stream": stream, "data": tick_json(tick)}
                 )
+                continue
+            if aggregator.adds_nothing(tick):
+                plan.counters["ticks_duplicate"] += 1
                 continue
             last_ts[tick.code] = tick.ts
             latest[tick.code] = tick
@@ -113,6 +157,7 @@ class QuotesService:
             plan.counters["ticks_accepted"] += len(plan.ticks)
         if plan.bars:
             plan.counters["bars_closed"] += len(plan.bars)
+        plan.daystate = aggregator.take_changed()
         return plan
 
     # --- I/O ----------------------------------------------------------------------------------
@@ -159,6 +204,8 @@ class QuotesService:
             pipe.xadd(k.bars, wire.encode(bar), maxlen=s.bars_maxlen, approximate=True)
         for bar in plan.unfinished:
             await self.store.append_in(pipe, bar)
+        if plan.daystate:
+            pipe.hset(k.daystate, mapping=plan.daystate)  # type: ignore[arg-type]
         counters = plan.counters + self.pending_counters
         for name, count in counters.items():
             pipe.hincrby(k.metrics, name, count)
@@ -178,24 +225,57 @@ class QuotesService:
         async with self._lock:
             bars = self.aggregator.advance(self.feed.now_ms() if now is None else now)
             if bars:
-                await self.write(bars_plan(bars))
+                plan = bars_plan(bars)
+                plan.daystate = self.aggregator.take_changed()
+                await self.write(plan)
         return bars
 
     async def flush(self) -> list[Bar]:
         """Shutdown: bars already due are closed and published as usual; the bars still being
-        built are kept in the trend series (not lost; the complete bar replaces them when it
-        closes after a restart) but not published, so no signal is ever taken from half a bar."""
+        built are kept in the trend series (not lost) but not published, so no signal is ever
+        taken from half a bar. They stay open in the stored day state: after a restart the
+        aggregator goes on building them from that state, with the same start figures and a
+        cumulative volume that never decreases, so the bar that replaces a stored partial one
+        (same bar time: the trend script overwrites the last record) always holds at least its
+        volume, and a snapshot that adds nothing changes no bar at all."""
         async with self._lock:
             due = self.aggregator.advance(self.feed.now_ms())
-            unfinished = self.aggregator.flush()
+            unfinished = self.aggregator.open_bars()
             if due or unfinished:
                 plan = bars_plan(due)
                 plan.unfinished = unfinished
+                plan.daystate = self.aggregator.take_changed()
                 await self.write(plan)
         return due + unfinished
 
+    async def restore(self) -> int:
+        """Build the aggregator and the last tick times from the stored day states (start-up).
+        An unreadable entry is logged and counted (``daystate_unreadable``); that code starts
+        afresh, the others are restored. Returns the number of codes restored."""
+        states, bad = await daystate.load(self.client, self.keys)
+        for code, error in bad:
+            log.error("ignoring the stored day state of %s: %s", code, error)
+        if bad:
+            self.pending_counters["daystate_unreadable"] += len(bad)
+        async with self._lock:
+            self.aggregator = BarAggregator(self.aggregator.periods, states)
+            self.last_ts = self.aggregator.last_ts()
+            self.restored = True
+        if states:
+            log.info("restored the day state of %d codes", len(states))
+        return len(states)
+
     async def heartbeat(self) -> None:
-        await self.client.hset(self.keys.heartbeats, SERVICE_NAME, now_ms())
+        """Liveness, the market clock (the feed's time up to which every tick was handed over,
+        beside the wall time) and, when the feed has one, its last poll report."""
+        wall = now_ms()
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(self.keys.heartbeats, SERVICE_NAME, wall)
+        pipe.set(self.keys.market_clock, orjson.dumps({"ts": self.feed.now_ms(), "wall": wall}))
+        report = getattr(self.feed, "last_report", None)
+        if report is not None:
+            pipe.set(self.keys.poll_stats, report.to_json())
+        await pipe.execute()
 
     # --- loops --------------------------------------------------------------------------------
 
@@ -227,6 +307,18 @@ class QuotesService:
                 with contextlib.suppress(Exception):
                     await aclose()
 
+    async def _restore_until_done(self, stop: asyncio.Event) -> None:
+        """Restore the day states before the first tick, retrying while the server is away."""
+        delay = 0.2
+        while not self.restored and not stop.is_set():
+            try:
+                await self.restore()
+            except RedisError as exc:
+                log.warning("cannot read the stored day states (%s); retrying in %.1fs", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 5.0)
+
     async def _every(self, seconds: float, action: str, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
@@ -251,6 +343,7 @@ class QuotesService:
         """Run until ``stop``; then flush the open bars, as closed bars, and return."""
         self.stopping = stop  # a write stuck in an outage gives up (counted) once we stop
         self._stats_t0, self._stats_last = time.monotonic(), 0
+        await self._restore_until_done(stop)
         with contextlib.suppress(RedisError):  # a server gone at this moment: the timer retries
             await self.heartbeat()
         tasks = [
