@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -189,6 +191,7 @@ def cmd_status(_args: argparse.Namespace) -> int:
     for name, ms in sorted(r.hgetall(keys.heartbeats).items()):
         beats.add_row(name, f"{(now - float(ms)) / 1000:.1f} s ago")
     console.print(beats)
+    _print_feed_state(r, keys, now)
     metrics = r.hgetall(keys.metrics)
     restarts = Table(title="restarts")
     restarts.add_column("service")
@@ -208,6 +211,29 @@ def cmd_status(_args: argparse.Namespace) -> int:
     for line in calendar.describe(r.hgetall(keys.calendar), calendar.market_today(settings.market_clock)):
         console.print(line, style="yellow" if line.startswith("warning") else None, highlight=False)
     return 0
+
+
+def _print_feed_state(r: Any, keys: Keys, now_ms: float) -> None:
+    """The market clock the quotes service publishes and its last full poll of the providers."""
+    raw_clock = r.get(keys.market_clock)
+    if raw_clock:
+        clock = json.loads(raw_clock)
+        at = dt.datetime.fromtimestamp(clock["ts"] / 1000, dt.timezone(dt.timedelta(hours=8)))
+        console.print(
+            f"market clock: {at:%Y-%m-%d %H:%M:%S} Asia/Shanghai "
+            f"(written {(now_ms - clock['wall']) / 1000:.1f} s ago)",
+            highlight=False,
+        )
+    raw_poll = r.get(keys.poll_stats)
+    if raw_poll:
+        poll = json.loads(raw_poll)
+        providers = ", ".join(f"{name} {n} chunks" for name, n in poll.get("providers", {}).items())
+        console.print(
+            f"last poll: {poll['duration_ms']:.0f} ms, {poll['codes_covered']} of "
+            f"{poll['codes_requested']} codes covered, {providers or 'no provider answered'}, "
+            f"{poll.get('failed_chunks', 0)} chunks unanswered",
+            highlight=False,
+        )
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:

@@ -6,15 +6,79 @@ import asyncio
 import gc
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
+from marketbus import calendar
+from marketbus.clock import parse_clock
+from marketbus.contracts import Security
+from marketbus.keys import Keys
 from marketbus.redis import connect, redact
-from marketbus.settings import load_settings
+from marketbus.sessions import trading_date
+from marketbus.settings import Settings, load_settings
+from quotes.calendar_watch import watch
+from quotes.feeds.poll import PollFeed
 from quotes.service import QuotesService
-from quotes.startup import prepare
+from quotes.startup import POLL_FEEDS, prepare
+from quotes.universe_refresh import keep_fresh, listings_of
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger("quotes")
+
+
+def background_tasks(
+    client: Redis, settings: Settings, service: QuotesService, stop: asyncio.Event
+) -> list[asyncio.Task[object]]:
+    """The service's daily chores beside the tick path, as tasks of this loop."""
+    feed = service.feed
+    clock = parse_clock(settings.market_clock)
+    keys = Keys(settings.key_prefix)
+    tasks: list[asyncio.Task[object]] = [
+        asyncio.create_task(
+            calendar.keep_fresh(client, keys, stop, today=lambda: trading_date(clock.now_ms())),
+            name="calendar",
+        )
+    ]
+    if settings.feed in POLL_FEEDS and isinstance(feed, PollFeed):
+
+        def apply(securities: list[Security]) -> None:
+            served = listings_of(securities, settings.codes)
+            service.listings.update({item.code: item for item in served})
+            for gone in set(service.listings) - {item.code for item in served}:
+                del service.listings[gone]
+            feed.set_codes([item.code for item in served])
+
+        tasks.append(
+            asyncio.create_task(
+                watch(
+                    client,
+                    keys,
+                    clock.now_ms,
+                    lambda: feed.newest_tick_ms,
+                    stop,
+                    answered_ms=lambda: feed.answered_ms,
+                ),
+                name="holidays",
+            )
+        )
+        tasks.append(
+            asyncio.create_task(
+                keep_fresh(
+                    client,
+                    keys,
+                    settings.provider_url,
+                    clock.now_ms,
+                    apply,
+                    stop,
+                    seconds_until=lambda ts: clock.wall_seconds(ts - clock.now_ms()),
+                ),
+                name="universe",
+            )
+        )
+    return tasks
 
 
 async def main() -> int:
@@ -43,7 +107,13 @@ async def main() -> int:
             settings.speed,
         )  # fmt: skip
         gc.freeze()  # start-up objects (universe, history, calendar) out of every GC pass
-        await QuotesService(client, settings, listings, feed).run(stop)
+        service = QuotesService(client, settings, listings, feed)
+        tasks = background_tasks(client, settings, service, stop)
+        try:
+            await service.run(stop)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await client.aclose()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from marketbus import sessions
+from marketbus import calendar, sessions
+from marketbus.clock import parse_clock
 from marketbus.contracts import Quote, Security
 from marketbus.keys import Keys
 from marketbus.sessions import (
@@ -22,6 +22,7 @@ from quotes.feeds import DayState, Feed, FeedContext, create_feed
 from quotes.feeds.base import WallClock
 from quotes.history import seed_history
 from quotes.universe import Listing, add_to_universe, load_universe, publish, select
+from quotes.universe_refresh import fetch_and_store, listings_of
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -72,6 +73,27 @@ async def resume_states(
     return latest, states
 
 
+async def live_universe(
+    client: Redis, keys: Keys, settings: Settings, bundled: list[Listing]
+) -> list[Listing]:
+    """The whole market from the provider's list endpoint (stored); when it cannot be reached, the
+    universe stored by an earlier run or an import; on a first run offline, the bundled list."""
+    fetched = await fetch_and_store(client, keys, settings.provider_url)
+    if fetched is not None:
+        return listings_of(fetched)
+    stored = await known_listings(client, keys, [])
+    if stored:
+        log.warning("the list endpoint is unreachable: serving the stored universe (%d codes)", len(stored))
+        return stored
+    log.warning(
+        "the list endpoint is unreachable and no universe is stored: serving the bundled list "
+        "(%d codes, the offline fallback; `marketbus import-universe` loads a Tushare stock_basic)",
+        len(bundled),
+    )
+    await publish(client, keys, bundled)
+    return bundled
+
+
 def sim_start(now: int, last_tick: int | None) -> int:
     """The latest session open at or before now, or right after the last stored tick if later
     (a restarted accelerated sim carries on instead of rewriting bars it already published)."""
@@ -88,12 +110,17 @@ async def prepare(client: Redis, settings: Settings) -> tuple[list[Listing], Fee
     """Publish the universe, prepare the chosen feed (seeding sim history); return the codes the
     service accepts and the feed."""
     keys = Keys(settings.key_prefix)
-    await asyncio.to_thread(sessions.load_calendar)  # not inside the first batch of ticks
+    clock = parse_clock(settings.market_clock)
+    # the one calendar: the package's sessions with the imported and learned days over them
+    await calendar.load(client, keys, today=sessions.trading_date(clock.now_ms()))
     bundled = load_universe()
     served = bundled
     if settings.feed in POLL_FEEDS:
-        served = select(bundled, settings.codes)
-        await publish(client, keys, [*bundled, *(s for s in served if s.ref_price == 0)])
+        served = select(await live_universe(client, keys, settings, bundled), settings.codes)
+        known = {
+            code.decode() if isinstance(code, bytes) else code for code in await client.hkeys(keys.universe)
+        }
+        await publish(client, keys, [s for s in served if s.code not in known])  # MARKETBUS_CODES extras
     else:
         await publish(client, keys, bundled)
     listings = await known_listings(client, keys, served)

@@ -186,6 +186,8 @@ class PollFeed(Feed):
         self._last_poll = -1e9
         self.current: Provider | None = None
         self.last_report: PollReport | None = None
+        self.answered_ms: int | None = None  # market time of the last poll a provider answered
+        self.newest_tick_ms: int | None = None  # exchange time of the newest snapshot handed over
 
     def now_ms(self) -> int:
         """The market time up to which every tick was handed over: the start of the last complete
@@ -291,6 +293,7 @@ class PollFeed(Feed):
                     continue
                 self._chunk_skip.pop((provider.name, chunk[0], len(chunk)), None)
                 served[provider.name] += 1
+                self.answered_ms = started_ts  # an answer, whatever the date of its rows
                 covered.update(t.code for t in ticks)
                 queue.put_nowait(ticks)
                 return
@@ -310,6 +313,9 @@ class PollFeed(Feed):
                 if item is None:
                     remaining -= 1
                 elif item:
+                    newest = max(t.ts for t in item)
+                    if self.newest_tick_ms is None or newest > self.newest_tick_ms:
+                        self.newest_tick_ms = newest
                     yield item
         finally:
             for task in tasks:

@@ -23,7 +23,8 @@ Control (JSON bodies; a bad body answers 400 with the reason):
   default 60); ``slow`` answers normally after ``seconds``; both end early on
   ``POST /_control/release``. ``POST /_control/clear`` drops every fault;
 - ``GET /_control/counters`` requests served per provider and path, and faults applied
-  (``?reset=1`` zeroes them); ``GET /_control/health`` the market time and the number of codes.
+  (``?reset=1`` zeroes them); ``GET /_control/health`` the market time and the number of codes;
+  ``GET /_control/listing`` every listed security and the suspended codes.
 """
 
 from __future__ import annotations
@@ -320,6 +321,12 @@ class SimApp:
         name = path.removeprefix("/_control/")
         if method == "GET" and name == "health":
             return 200, {"ok": True, "now_ms": self.now_ms(), "codes": len(self.market.securities)}
+        if method == "GET" and name == "listing":
+            securities = list(self.market.securities.values())
+            return 200, {
+                "securities": [{"code": x.code, "name": x.name, "market": x.market} for x in securities],
+                "suspended": [x.code for x in securities if x.suspended],
+            }
         if method == "GET" and name == "counters":
             out: dict[str, Any] = {p: {} for p in PROVIDERS}
             for (provider, key), n in sorted(self.served.items()):

@@ -30,6 +30,13 @@ class SimProcess:
         response.raise_for_status()
         return response.json()
 
+    def listing(self) -> dict[str, Any]:
+        """Every listed security (code, name, market) and the suspended codes."""
+        response = httpx.get(f"{self.url}/_control/listing", timeout=10)
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
     def counters(self, reset: bool = False) -> dict[str, Any]:
         params = {"reset": "1"} if reset else {}
         response = httpx.get(f"{self.url}/_control/counters", params=params, timeout=10)
