@@ -37,6 +37,8 @@ PERIOD_NAMES = {v: k for k, v in PERIOD_IDS.items()}
 _HEAD = struct.Struct("<BBqqdd")
 _PERIOD = struct.Struct("<BBqdd")
 _BAR = struct.Struct("<q8d")
+_PERIOD_BAR = struct.Struct(_PERIOD.format + _BAR.format[1:])
+_ORDER = tuple(PERIOD_IDS.items())
 _CLOSED, _BASE, _OPEN = 1, 2, 4
 
 
@@ -74,22 +76,25 @@ class CodeState:
 
 
 def encode(state: CodeState) -> bytes:
-    periods = sorted(set(state.bars) | set(state.closed) | set(state.base), key=PERIOD_IDS.__getitem__)
-    parts = [_HEAD.pack(VERSION, len(periods), state.day_ms, state.last_ts, state.volume, state.amount)]
-    for period in periods:
-        bar = state.bars.get(period)
-        closed = state.closed.get(period)
-        base = state.base.get(period)
-        flags = (_CLOSED if closed is not None else 0) | (_BASE if base is not None else 0)
-        flags |= _OPEN if bar is not None else 0
-        base_v, base_a = base if base is not None else (0.0, 0.0)
-        parts.append(
-            _PERIOD.pack(PERIOD_IDS[period], flags, -1 if closed is None else closed, base_v, base_a)
-        )
-        if bar is not None:
+    bars, closed_at, bases = state.bars, state.closed, state.base
+    parts = [b""]
+    for period, pid in _ORDER:
+        bar = bars.get(period)
+        closed = closed_at.get(period)
+        base = bases.get(period)
+        if bar is None and closed is None and base is None:
+            continue
+        flags = (0 if closed is None else _CLOSED) | (0 if base is None else _BASE)
+        base_v, base_a = (0.0, 0.0) if base is None else base
+        closed = -1 if closed is None else closed
+        if bar is None:
+            parts.append(_PERIOD.pack(pid, flags, closed, base_v, base_a))
+        else:
             b = bar
-            fields = (b.open, b.high, b.low, b.close, b.base_volume, b.base_amount, b.volume, b.amount)
-            parts.append(_BAR.pack(b.ts, *fields))
+            ohlc = (b.open, b.high, b.low, b.close)
+            cum = (b.base_volume, b.base_amount, b.volume, b.amount)
+            parts.append(_PERIOD_BAR.pack(pid, flags | _OPEN, closed, base_v, base_a, b.ts, *ohlc, *cum))
+    parts[0] = _HEAD.pack(VERSION, len(parts) - 1, state.day_ms, state.last_ts, state.volume, state.amount)
     return b"".join(parts)
 
 
