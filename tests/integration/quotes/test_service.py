@@ -301,3 +301,27 @@ async def test_prepare_a_poll_feed_for_configured_codes(
     assert {"510300.SH", "920001.BJ"} <= {item.code for item in listings}
     raw = await client.hget(keys.universe, "920001.BJ")
     assert Security.model_validate_json(raw).market == "北交所"  # type: ignore[arg-type]
+
+
+async def test_auction_prices_reach_the_snapshot_but_no_bar(
+    client: Redis, keys: Keys, settings: Settings
+) -> None:
+    service = QuotesService(client, settings, UNIVERSE, ListFeed())
+    code = "510300.SH"
+    await service.process([
+        make_tick(code, sh(*DAY, 9, 15, 3), 3.90, 0, 0, pre_close=3.80),
+        make_tick(code, sh(*DAY, 9, 22), 3.70, 0, 0, pre_close=3.80),
+    ])  # fmt: skip
+    quote = Quote.model_validate_json(await client.hget(keys.snapshots, code))
+    assert (quote.price, quote.ts) == (3.70, sh(*DAY, 9, 22))
+    assert service.aggregator.open_bars() == []
+    await service.process([
+        make_tick(code, sh(*DAY, 9, 25, 2), 3.81, 50_000, 190_500, open=3.81, pre_close=3.80),
+        make_tick(code, sh(*DAY, 9, 30, 5), 3.82, 60_000, 228_700, open=3.81, pre_close=3.80),
+    ])  # fmt: skip
+    await service.close_bars(sh(*DAY, 15) + SESSION_END_GRACE_MS)
+    bars = {b.period: b for b in await stream_bars(client, keys)}
+    minute, daily = bars["1m"], bars["1d"]
+    assert minute.ts == sh(*DAY, 9, 30)
+    assert (minute.open, minute.high, minute.low, minute.volume) == (3.81, 3.82, 3.81, 60_000)
+    assert (daily.open, daily.high, daily.low) == (3.81, 3.82, 3.81)  # 3.90 / 3.70 never traded
