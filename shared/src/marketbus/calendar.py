@@ -12,6 +12,10 @@ Redis layout: one hash, ``Keys.calendar`` (``mb:calendar``), fields
   that day by 09:35); it wins over an imported ``1``, and a later import of that day clears it;
 - ``imported_last_day``, ``package_last_day`` -> ``YYYY-MM-DD``: the last imported day, and the
   last day of the newest ``exchange-calendars`` any process has loaded;
+- ``package_holidays`` -> ``YYYY-MM-DD,YYYY-MM-DD,...``: the sessions of that newest package, as
+  the weekdays it has closed from 2010 to its last day (every other weekday is a session). A process
+  whose own package is older lays them under the imported days, so every service obeys the newest
+  package's sessions whatever version it has installed;
 - ``calendar_last_day`` -> ``YYYY-MM-DD``: the known last day, the later of the two above. Only
   ever moves forward. The gateway and ``marketbus status`` read it (they compute no sessions);
 - ``rev`` -> integer, incremented by every change, so :func:`keep_fresh` reloads soon after one.
@@ -39,6 +43,7 @@ from marketbus.keys import Keys
 from marketbus.sessions import TradingCalendar
 
 log = logging.getLogger("marketbus.calendar")
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 WARN_DAYS = 30
 """Warn when the known calendar ends within this many days (inclusive)."""
@@ -48,6 +53,7 @@ LEARNED_FIELD = "learned:"
 LAST_DAY_FIELD = "calendar_last_day"
 IMPORTED_LAST_FIELD = "imported_last_day"
 PACKAGE_LAST_FIELD = "package_last_day"
+PACKAGE_HOLIDAYS_FIELD = "package_holidays"
 REV_FIELD = "rev"
 EXCHANGES = frozenset({"SSE", "SZSE"})  # the A-share exchanges; both keep one calendar
 
@@ -244,6 +250,37 @@ def parse_stored(fields: Mapping[Any, Any]) -> StoredDays:
     return StoredDays(overrides, imported_last, tuple(sorted(learned)), tuple(sorted(bad)), len(imported))
 
 
+def _weekdays(first: dt.date, last: dt.date) -> list[dt.date]:
+    days = (first + dt.timedelta(days=i) for i in range((last - first).days + 1))
+    return [day for day in days if day.weekday() < 5]
+
+
+def package_holidays(cal: TradingCalendar) -> list[dt.date]:
+    """The weekdays a package calendar has closed, from its first to its last day."""
+    first, last = dt.date.fromordinal(cal.first + _EPOCH_ORDINAL), cal.package_last_day
+    return [
+        day for day in _weekdays(first, last) if not cal.is_trading_daynum(cal.first + (day - first).days)
+    ]
+
+
+def stored_package(fields: Mapping[Any, Any]) -> tuple[dt.date | None, frozenset[dt.date]]:
+    """The newest package's last day and holidays as stored (None, empty when absent or unreadable)."""
+
+    def get(name: str) -> Any:
+        return fields.get(name.encode(), fields.get(name))
+
+    last = parse_day(get(PACKAGE_LAST_FIELD))
+    raw = get(PACKAGE_HOLIDAYS_FIELD)
+    if last is None or raw is None:
+        return None, frozenset()
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    days = [parse_day(part) for part in text.split(",") if part]
+    if any(day is None for day in days):
+        log.warning("calendar: the stored package holidays do not parse; ignoring them")
+        return None, frozenset()
+    return last, frozenset(day for day in days if day is not None)
+
+
 # --- Redis ------------------------------------------------------------------------------------
 
 
@@ -258,7 +295,9 @@ async def load(
     first time) and install it; record the package's last day so the known last day is in Redis;
     log the warning (``warn``) when the known calendar ends within 30 days of ``today``
     (default: real today in Asia/Shanghai)."""
-    stored = parse_stored(await client.hgetall(keys.calendar))
+    fields = await client.hgetall(keys.calendar)
+    stored = parse_stored(fields)
+    theirs_last, theirs_holidays = stored_package(fields)
     if stored.bad_fields:
         log.warning(
             "calendar %s: ignoring %d unreadable field(s): %s",
@@ -266,13 +305,22 @@ async def load(
             len(stored.bad_fields),
             ", ".join(stored.bad_fields[:10]),
         )
+    ours = await asyncio.to_thread(sessions.package_calendar)
+    overrides = dict(stored.overrides)
+    known_last = stored.imported_last
+    if theirs_last is not None and theirs_last > ours.package_last_day:
+        # a newer package seen by another process: its sessions under the imported days
+        for day in _weekdays(ours.package_last_day + dt.timedelta(days=1), theirs_last):
+            overrides.setdefault(day, day not in theirs_holidays)
+        known_last = max(known_last or theirs_last, theirs_last)
     cal = await asyncio.to_thread(
-        sessions.build_calendar,
-        stored.overrides,
-        known_last=stored.imported_last,
-        source=f"XSHG + {keys.calendar}",
+        sessions.build_calendar, overrides, known_last=known_last, source=f"XSHG + {keys.calendar}"
     )
     sessions.install_calendar(cal)
+    if theirs_last is None or ours.package_last_day >= theirs_last:
+        holidays = ",".join(day.isoformat() for day in package_holidays(ours))
+        if fields.get(PACKAGE_HOLIDAYS_FIELD.encode(), fields.get(PACKAGE_HOLIDAYS_FIELD)) != holidays:
+            await client.hset(keys.calendar, PACKAGE_HOLIDAYS_FIELD, holidays)
     await _set_later(client, keys, PACKAGE_LAST_FIELD, cal.package_last_day)
     if stored.imported_last is not None:  # heals an import that stopped before writing it
         await _set_later(client, keys, IMPORTED_LAST_FIELD, stored.imported_last)

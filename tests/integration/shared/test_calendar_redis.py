@@ -187,3 +187,22 @@ def test_import_calendar_command(tmp_path: Path, redis_url: str, keys: Keys) -> 
     wrong.write_text("ts_code,trade_date,close\n510300.SH,20270104,3.9\n", encoding="utf-8")
     out = cli(redis_url, keys.prefix, "import-calendar", str(wrong))
     assert out.returncode == 1 and "cal_date" in out.stderr and "Traceback" not in out.stderr
+
+
+async def test_the_package_sessions_are_kept_and_a_newer_package_wins(client: Redis, keys: Keys) -> None:
+    await calendar.load(client, keys, today=D(2026, 12, 2), warn=False)
+    stored_last, holidays = calendar.stored_package(await client.hgetall(keys.calendar))
+    assert stored_last == sessions.package_calendar().package_last_day
+    assert D(2026, 10, 1) in holidays and D(2026, 10, 8) not in holidays  # National Day week
+    # another process had a newer package that knows 2027 (Spring Festival week closed)
+    newer = sorted(holidays | {D(2027, 2, 8), D(2027, 2, 9), D(2027, 2, 10)})
+    await client.hset(
+        keys.calendar,
+        mapping={"package_last_day": "2027-12-31", "package_holidays": ",".join(map(str, newer))},
+    )
+    cal = await calendar.load(client, keys, today=D(2026, 12, 2), warn=False)
+    assert cal.known_last_day == D(2027, 12, 31)
+    assert not sessions.is_trading_day(D(2027, 2, 9)) and sessions.is_trading_day(D(2027, 2, 11))
+    assert calendar.warning(D(2026, 12, 2)) is None
+    # the older package never overwrites the newer one's sessions
+    assert calendar.stored_package(await client.hgetall(keys.calendar)) == (D(2027, 12, 31), frozenset(newer))
