@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import logging
 import os
@@ -22,7 +23,7 @@ from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from marketbus import sessions
+from marketbus import calendar, sessions
 from marketbus.clock import parse_clock
 from marketbus.contracts import Command
 from marketbus.keys import COMMANDS_GROUP, JOB_TTL_S, SIGNALS_GROUP, Keys
@@ -96,7 +97,8 @@ class SignalsService:
         s, keys = self.settings, self.keys
         client = connect(self.url)
         await wait_for_server(client, self.url)
-        await asyncio.to_thread(sessions.load_calendar)  # the schedule's first check is instant
+        # the one calendar (package sessions, imported and learned days), before the first check
+        await calendar.load(client, keys, today=self._market_today())
         strategies = self.strategies
         trend = TrendStore(client, keys, s.trend_max_bars)
         store = SignalStore(client, keys, s.signals_maxlen)
@@ -139,6 +141,7 @@ class SignalsService:
             asyncio.create_task(self._every(max(0.2, s.claim_idle_ms / 2000), command_reclaimer.run_once)),
             asyncio.create_task(self._every(1.0, self._heartbeat)),
             asyncio.create_task(self._every(2.0, self._ensure_groups)),
+            asyncio.create_task(calendar.keep_fresh(client, keys, self.stop_event, today=self._market_today)),
         ]
         if s.auto_calculate_signals:
             tasks.append(asyncio.create_task(self._schedule_loop()))
@@ -154,6 +157,9 @@ class SignalsService:
         await client.hdel(keys.heartbeats, f"signals:{self.consumer}")
         await client.aclose()
         log.info("stopped")
+
+    def _market_today(self) -> dt.date:
+        return sessions.trading_date(self.fallback_clock.now_ms())
 
     async def _drain_own_pending(self, deadline_s: float) -> None:
         """At stop: bars delivered to this worker but never handled (a blocking read cancelled
