@@ -9,7 +9,6 @@ import pytest
 from gateway.queries import (
     SignalFilter,
     buy_view,
-    is_st,
     parse_codes,
     parse_stream_id,
     search_securities,
@@ -70,13 +69,12 @@ def test_buy_view_rules() -> None:
     stock_hi_new = sig("000001.SZ", "平安银行", "SZ主板", confidence=0.8, bar_ts=T0 + 1)
     st = sig("600234.SH", "*ST科创", "SH主板", confidence=1.0)
     sell = sig("600000.SH", "浦发银行", "SH主板", side="SELL", confidence=1.0)
-    out = buy_view([etf_hi, stock_lo, stock_hi_old, st, sell, stock_hi_new])
+    index = sig("000300.SH", "沪深300", "指数", confidence=1.0)
+    full_width_st = sig("600777.SH", "ＳＴ 新潮", "SH主板", confidence=1.0)
+    out = buy_view([etf_hi, stock_lo, stock_hi_old, st, sell, stock_hi_new, index, full_width_st])
     assert [s.code for s in out] == ["000001.SZ", "300750.SZ", "600519.SH", "510300.SH"]
-
-
-def test_is_st() -> None:
-    assert is_st("ST康美") and is_st("*ST海润") and is_st("SST前锋")
-    assert not is_st("沪深300ETF") and not is_st("贵州茅台")
+    with_indices = buy_view([etf_hi, index], include_indices=True)
+    assert [s.code for s in with_indices] == ["000300.SH", "510300.SH"]
 
 
 SECS = [

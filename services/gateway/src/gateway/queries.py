@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from marketbus.contracts import CODE_RE, Security, Signal
+from marketbus.securities import INDEX, is_st
 
 STREAM_ID_RE = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 ETF = "ETF"
@@ -48,16 +49,19 @@ class SignalFilter:
         )
 
 
-def is_st(name: str) -> bool:
-    """Special-treatment names (ST, *ST, SST…): the old buy view left them out."""
-    return "ST" in name
-
-
-def buy_view(signals: Iterable[Signal]) -> list[Signal]:
+def buy_view(signals: Iterable[Signal], include_indices: bool = False) -> list[Signal]:
     """The old system's buy list: BUY only, no ST names, no withdrawn signal (provisional ones stay,
-    marked: the old system listed intraday signals), stocks before ETFs, then by confidence (highest
-    first), then by time (newest bar first, newest written first)."""
-    buys = [s for s in signals if s.side == "BUY" and not is_st(s.name) and s.status != "withdrawn"]
+    marked: the old system listed intraday signals), no index unless ``include_indices`` (an index
+    cannot be bought), stocks before ETFs, then by confidence (highest first), then by time (newest
+    bar first, newest written first)."""
+    buys = [
+        s
+        for s in signals
+        if s.side == "BUY"
+        and not is_st(s.name)
+        and s.status != "withdrawn"
+        and (include_indices or s.market != INDEX)
+    ]
     buys.sort(key=lambda s: (s.market == ETF, -s.confidence, -s.bar_ts, -s.created_ts, s.code))
     return buys
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
 from marketbus.contracts import CODE_RE, MARKETS, Security
+from marketbus.securities import is_st
 from marketbus.sessions import is_trading_day, next_trading_day
 
 BOARDS = MARKETS
@@ -53,7 +53,6 @@ MAIN_BOARD_REGISTRATION = dt.date(2023, 4, 10)
 
 FIRST_DAYS_UNLIMITED = 5
 
-_ST = re.compile(r"^(?:XD|XR|DR)?(?:S\*ST|SST|\*ST|ST)")
 _CHINEXT_OR_STAR_FUND = ("创业", "科创", "双创")
 
 
@@ -116,13 +115,6 @@ def market_of(code: str, name: str = "") -> str:
     if num.startswith("180"):
         return "REIT"
     return "SZ主板"  # 000, 001, 002, 003
-
-
-def is_st(name: str) -> bool:
-    """A risk-warning name: ST, *ST, S*ST or SST first (after an ex-rights XD/XR/DR mark), in
-    half- or full-width letters, with or without spaces (``"*ST 金科"``, ``"ＳＴ辉丰"``)."""
-    flat = "".join(unicodedata.normalize("NFKC", name).split()).upper()
-    return _ST.match(flat) is not None
 
 
 def tick_size(market: str, code: str = "") -> float | None:

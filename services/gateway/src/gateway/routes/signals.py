@@ -85,14 +85,18 @@ async def buy_signals(
     strategy: StrategyQuery = None,
     period: Annotated[Period | None, Query(description="bar period")] = None,
     provisional: ProvisionalQuery = None,
+    include_indices: Annotated[
+        bool, Query(description="also list indices (market 指数), which cannot be bought")
+    ] = False,
     limit: Limit = 100,
 ) -> SignalList:
     """The old system's buy list: the latest BUY per code and strategy, ST names left out, withdrawn
-    signals left out (provisional ones kept, marked; `provisional=false` leaves them out), stocks
-    before ETFs, then by confidence (highest first), then time (newest first)."""
+    signals left out (provisional ones kept, marked; `provisional=false` leaves them out), indices
+    left out unless `include_indices=true`, stocks before ETFs, then by confidence (highest first),
+    then time (newest first)."""
     latest = await reads.latest_signals(ctx.redis, ctx.keys)
     flt = SignalFilter(strategy=strategy, period=period, provisional=provisional)
-    return SignalList(items=buy_view(s for s in latest if flt.matches(s))[:limit])
+    return SignalList(items=buy_view((s for s in latest if flt.matches(s)), include_indices)[:limit])
 
 
 @router.get("/api/signals/{code}", response_model=SignalList, responses=responses(404, 422, 503))
