@@ -21,6 +21,7 @@ from benchmarks import (
     bench_ingest,
     bench_latency,
     bench_load,
+    bench_market,
     bench_poll,
     bench_scan,
 )
@@ -37,6 +38,7 @@ BENCHES: dict[str, Bench] = {
     "load": bench_load.run,
     "import": bench_import.run,
     "poll": bench_poll.run,
+    "market": bench_market.run,
 }
 
 

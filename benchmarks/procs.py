@@ -151,12 +151,15 @@ def percentile(values: Sequence[float], q: float) -> float:
     return s[k]
 
 
-async def start_signals(client: Redis, url: str, prefix: str, workers: int) -> list[subprocess.Popen[bytes]]:
-    """``python -m signals`` x workers (no schedule); returns once every worker's heartbeat is in."""
+async def start_signals(
+    client: Redis, url: str, prefix: str, workers: int, **settings: object
+) -> list[subprocess.Popen[bytes]]:
+    """``python -m signals`` x workers (no schedule; ``settings`` as in :func:`env_for`); returns
+    once every worker's heartbeat is in."""
     from marketbus.keys import Keys
 
     names = [f"bench-{i}" for i in range(workers)]
-    out = [spawn(["-m", "signals"], env_for(url, prefix, consumer_name=n)) for n in names]
+    out = [spawn(["-m", "signals"], env_for(url, prefix, consumer_name=n, **settings)) for n in names]
     key = Keys(prefix).heartbeats
 
     async def up() -> bool:
