@@ -22,6 +22,14 @@ Control (JSON bodies; a bad body answers 400 with the reason):
   "seconds"?: N}``. ``timeout`` holds the request until the client gives up (or ``seconds``,
   default 60); ``slow`` answers normally after ``seconds``; both end early on
   ``POST /_control/release``. ``POST /_control/clear`` drops every fault;
+- ``POST /_control/plant`` ``{"code", "at": market epoch ms or "YYYY-MM-DDTHH:MM:SS" (Asia/
+  Shanghai), "count"?: K (default 1), "shift_s"?: seconds added to the provider's stamp,
+  "price"?, "open"?, "high"?, "low"?, "volume"? (shares), "amount"?}``: the next K snapshots of
+  that code served by a snapshot endpoint (eastmoney ulist, sina, tencent; not the list endpoint)
+  at or after market time ``at`` carry the overrides, e.g. a future stamp or a price outside the
+  band. ``GET /_control/planted`` answers each plant (``pending``: snapshots still to alter) and
+  every altered snapshot exactly as it was served (``served``: code, provider, market time,
+  stamp, price, volume, ...), so a test knows what it planted;
 - ``GET /_control/counters`` requests served per provider and path, and faults applied
   (``?reset=1`` zeroes them); ``GET /_control/health`` the market time and the number of codes;
   ``GET /_control/listing`` every listed security and the suspended codes.
@@ -31,16 +39,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import math
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import orjson
 
 from marketbus.contracts import CODE_RE
+from marketbus.sessions import from_ms, to_ms
 from quotes.providersim import formats
 from quotes.providersim.market import Market, SimSecurity, Snapshot, board_of
 
@@ -100,6 +110,74 @@ def parse_fault(doc: dict[str, Any]) -> Fault:
     if path is not None and path not in (CLIST, ULIST, "/list=", "/q="):
         raise BadRequest(f"path {path!r} is not one of {CLIST}, {ULIST}, /list=, /q=")
     return Fault(provider, kind, count, code, path, status, float(seconds))
+
+
+PLANT_FIELDS = ("price", "open", "high", "low", "volume", "amount")
+
+
+@dataclass
+class Plant:
+    """Overrides for the next ``count`` snapshots of ``code`` served at or after market time ``at``."""
+
+    id: int
+    code: str
+    at: int
+    count: int
+    shift_s: float = 0.0
+    fields: dict[str, float] | None = None
+
+    def apply(self, snap: Snapshot) -> Snapshot:
+        self.count -= 1
+        return replace(snap, ts=snap.ts + round(self.shift_s * 1000), **(self.fields or {}))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "code": self.code, "at": self.at, "pending": self.count,
+                "shift_s": self.shift_s, **(self.fields or {})}  # fmt: skip
+
+
+def _number(doc: dict[str, Any], name: str, low: float, high: float) -> float:
+    value = doc[name]
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not (math.isfinite(value) and low <= value <= high)
+    ):
+        raise BadRequest(f"{name} {value!r} must be a number from {low:g} to {high:g}")
+    return float(value)
+
+
+def parse_plant(doc: dict[str, Any], plant_id: int) -> Plant:
+    unknown = sorted(set(doc) - {"code", "at", "count", "shift_s", *PLANT_FIELDS})
+    if unknown:
+        raise BadRequest(f"unknown plant field(s) {', '.join(unknown)} (known: code, at, count, shift_s, "
+                         f"{', '.join(PLANT_FIELDS)})")  # fmt: skip
+    code = doc.get("code")
+    if not (isinstance(code, str) and CODE_RE.match(code)):
+        raise BadRequest(f"code {code!r} is not like 600000.SH")
+    at = doc.get("at")
+    if isinstance(at, str):
+        try:
+            at = to_ms(dt.datetime.fromisoformat(at))
+        except ValueError:
+            raise BadRequest(f"at {at!r} is not YYYY-MM-DDTHH:MM:SS (Asia/Shanghai)") from None
+    elif not isinstance(at, int) or isinstance(at, bool) or at < 0:
+        raise BadRequest(f"at {at!r} must be market epoch ms or YYYY-MM-DDTHH:MM:SS")
+    count = doc.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise BadRequest(f"count {count!r} must be a positive integer")
+    shift = _number(doc, "shift_s", -86_400.0, 86_400.0) if "shift_s" in doc else 0.0
+    fields = {name: _number(doc, name, 0.0, 1e15) for name in PLANT_FIELDS if name in doc}
+    if not fields and shift == 0:
+        raise BadRequest(f"a plant needs shift_s or at least one of {', '.join(PLANT_FIELDS)}")
+    return Plant(plant_id, code, at, count, shift, fields)
+
+
+def served_json(plant: Plant, provider: str, now: int, snap: Snapshot) -> dict[str, Any]:
+    return {"plant": plant.id, "code": snap.code, "provider": provider, "served_at": now,
+            "served_at_local": f"{from_ms(now):%Y-%m-%d %H:%M:%S}", "ts": snap.ts,
+            "ts_local": f"{from_ms(snap.ts):%Y-%m-%d %H:%M:%S}", "price": snap.price,
+            "open": snap.open, "high": snap.high, "low": snap.low, "volume": snap.volume,
+            "amount": snap.amount, "pre_close": snap.pre_close}  # fmt: skip
 
 
 # --- eastmoney filters ------------------------------------------------------------------------
@@ -168,6 +246,25 @@ class SimApp:
         self.faulted: Counter[tuple[str, str]] = Counter()
         self.release = asyncio.Event()
         self.delisted: dict[str, tuple[SimSecurity, float]] = {}  # tencent answers these with placeholders
+        self.plants: list[Plant] = []
+        self.planted: list[dict[str, Any]] = []  # every altered snapshot, as served
+        self.plant_ids = 0
+
+    def snapshots(self, codes: list[str], now: int, provider: str) -> list[Snapshot | None]:
+        """The market's snapshots of ``codes`` at ``now``, with the plants due applied."""
+        snaps = self.market.snapshots(codes, now)
+        if not self.plants:
+            return snaps
+        for i, snap in enumerate(snaps):
+            if snap is None or snap.price is None:
+                continue
+            due = (p for p in self.plants if p.code == snap.code and p.at <= now and p.count > 0)
+            plant = next(due, None)
+            if plant is not None:
+                snaps[i] = snap = plant.apply(snap)
+                self.planted.append(served_json(plant, provider, now, snap))
+        self.plants = [p for p in self.plants if p.count > 0]
+        return snaps
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -263,7 +360,9 @@ class SimApp:
             return self.ulist(params, now), b"application/json; charset=utf-8"
         symbols = self.symbols(path)
         codes = [formats.unprefixed(s) for s in symbols]
-        snaps = self.market.snapshots([c or "" for c in codes], now)
+        snaps = self.snapshots(
+            [c or "" for c in codes], now, "sina" if path.startswith("/list=") else "tencent"
+        )
         if path.startswith("/list="):
             lines = [formats.sina_line(sym, snap) for sym, snap in zip(symbols, snaps, strict=True)]
         else:
@@ -285,7 +384,7 @@ class SimApp:
         for s in params.get("secids", "").split(","):
             if s:
                 wanted += [c for c in formats.code_of_secid(s) if c in self.market.securities]
-        snaps = self.market.snapshots(wanted, now)
+        snaps = self.snapshots(wanted, now, "eastmoney")
         rows = [formats.pick(formats.em_fields(snap, snap.security), fields) for snap in snaps if snap]
         return formats.em_answer(rows if rows else None, len(rows))
 
@@ -327,6 +426,8 @@ class SimApp:
                 "securities": [{"code": x.code, "name": x.name, "market": x.market} for x in securities],
                 "suspended": [x.code for x in securities if x.suspended],
             }
+        if method == "GET" and name == "planted":
+            return 200, {"pending": [p.to_json() for p in self.plants], "served": self.planted}
         if method == "GET" and name == "counters":
             out: dict[str, Any] = {p: {} for p in PROVIDERS}
             for (provider, key), n in sorted(self.served.items()):
@@ -354,6 +455,13 @@ class SimApp:
         if name == "release":
             self.release.set()
             return 200, {"released": True}
+        if name == "plant":
+            self.plant_ids += 1
+            plant = parse_plant(doc, self.plant_ids)
+            if plant.code not in self.market.securities:
+                raise BadRequest(f"{plant.code} is not listed")
+            self.plants.append(plant)
+            return 200, plant.to_json()
         code = doc.get("code")
         if not (isinstance(code, str) and CODE_RE.match(code)):
             raise BadRequest(f"code {code!r} is not like 600000.SH")
