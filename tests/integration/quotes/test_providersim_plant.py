@@ -105,3 +105,15 @@ def test_a_bad_plant_gets_a_precise_400_and_plants_nothing(
     assert response.status_code == 400
     assert message in response.json()["error"]
     assert planted(sim)["pending"] == pending
+
+
+def test_the_clock_is_set_once_the_simulator_is_up(sim: SimProcess) -> None:
+    before = httpx.get(f"{sim.url}/_control/health", timeout=10).json()["now_ms"]
+    try:
+        spec = MarketClock(sh(2026, 11, 20, 9, 40), wall_ms(), 1.0).spec()
+        now = sim.control("clock", clock=spec)["now_ms"]
+        assert abs(now - sh(2026, 11, 20, 9, 40)) < 60_000 and abs(now - before) > 3_600_000
+        response = httpx.post(f"{sim.url}/_control/clock", json={"clock": "09:40"}, timeout=10)
+        assert response.status_code == 400 and "market clock '09:40' is not like" in response.json()["error"]
+    finally:
+        sim.control("clock", clock=MarketClock(sh(2026, 3, 10, 12, 0), wall_ms(), 1.0).spec())

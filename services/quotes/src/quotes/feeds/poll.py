@@ -33,11 +33,13 @@ import orjson
 from marketbus.clock import MarketClock, parse_clock
 from marketbus.contracts import Tick
 from marketbus.sessions import (
+    AFTERNOON_CLOSE,
     AUCTION_OPEN,
     DAY_MS,
     SESSION_END_GRACE_MS,
     UTC_OFFSET_MS,
     is_trading_day,
+    local_day_start_ms,
     next_session_open,
     shanghai_ms,
     trading_date,
@@ -47,6 +49,7 @@ from quotes.feeds.base import Feed, FeedContext
 log = logging.getLogger("quotes.poll")
 
 LATENESS_MS = 5_000  # bars close this long after their end: polled ticks arrive late
+CLOSING_POLL_MS = 5_000  # the day's closing poll starts this long after 15:00 (the close's stamps)
 BACKOFF_START = 1.0
 BACKOFF_MAX = 60.0
 TIMEOUT = 5.0
@@ -184,6 +187,7 @@ class PollFeed(Feed):
         self._chunk_skip: dict[tuple[str, str, int], tuple[int, float]] = {}  # (provider, first, n)
         self._handed_ms = self.clock.now_ms() - LATENESS_MS
         self._last_poll = -1e9
+        self._last_poll_ts: int | None = None  # market time the last poll started
         self.current: Provider | None = None
         self.last_report: PollReport | None = None
         self.answered_ms: int | None = None  # market time of the last poll a provider answered
@@ -338,6 +342,23 @@ class PollFeed(Feed):
         if lost:
             log.warning("poll: %d chunk(s) answered by no provider", lost)
 
+    def closing_poll_at(self) -> int | None:
+        """Market time of the poll still owed for the close, or None.
+
+        When the day's last poll started before the close's snapshot (15:00 plus
+        :data:`CLOSING_POLL_MS`), one more poll is owed at that time, inside or outside the trading
+        window: with a poll interval longer than the window after the close (or a clock that
+        runs faster), the next regular poll would fall after the window and the day's closing
+        snapshot would be lost. A feed that never polled that day owes nothing."""
+        last = self._last_poll_ts
+        if last is None:
+            return None
+        day = local_day_start_ms(last)
+        due = day + AFTERNOON_CLOSE + CLOSING_POLL_MS
+        if last >= due or last < day + AUCTION_OPEN - 60_000 or self.clock.now_ms() >= day + DAY_MS:
+            return None
+        return due
+
     async def _wait_for_session(self) -> None:
         while not self.always_open and not in_trading_window(self.clock.now_ms()):
             now = self.clock.now_ms()
@@ -354,16 +375,26 @@ class PollFeed(Feed):
             headers={"User-Agent": USER_AGENT},
         ) as http:  # fmt: skip
             while True:
-                await self._wait_for_session()
+                closing = self.closing_poll_at()
+                closing_due = closing is not None and self.clock.now_ms() >= closing
+                if not closing_due:
+                    await self._wait_for_session()
                 if not self.available():
                     soonest = min(h.retry_at for h in self.health.values())
                     await asyncio.sleep(max(soonest - self.monotonic(), 0.05))
                     continue
                 wait = self._last_poll + self.interval - self.monotonic()
+                if closing is not None:  # the closing poll comes at its time, whatever the interval
+                    wait = (
+                        0.0
+                        if closing_due
+                        else min(wait, self.clock.wall_seconds(closing - self.clock.now_ms()))
+                    )
                 if wait > 0:
                     await asyncio.sleep(wait)
                     continue  # a provider may have come back meanwhile
                 self._last_poll = self.monotonic()
+                self._last_poll_ts = self.clock.now_ms()
                 async for ticks in self.poll(http, limits):
                     fresh = self.fresh(ticks)
                     if fresh:

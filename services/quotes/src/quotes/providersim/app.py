@@ -30,6 +30,9 @@ Control (JSON bodies; a bad body answers 400 with the reason):
   band. ``GET /_control/planted`` answers each plant (``pending``: snapshots still to alter) and
   every altered snapshot exactly as it was served (``served``: code, provider, market time,
   stamp, price, volume, ...), so a test knows what it planted;
+- ``POST /_control/clock`` ``{"clock": "2026-11-20T14:59:40@1796192372.172x20"}`` (as
+  ``MARKETBUS_MARKET_CLOCK``) sets the market clock from now on (a test anchors it once the
+  simulator is up, and gives the same value to the processes it starts);
 - ``GET /_control/counters`` requests served per provider and path, and faults applied
   (``?reset=1`` zeroes them); ``GET /_control/health`` the market time and the number of codes;
   ``GET /_control/listing`` every listed security and the suspended codes.
@@ -49,6 +52,7 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
+from marketbus.clock import parse_clock
 from marketbus.contracts import CODE_RE
 from marketbus.sessions import from_ms, to_ms
 from quotes.providersim import formats
@@ -455,6 +459,16 @@ class SimApp:
         if name == "release":
             self.release.set()
             return 200, {"released": True}
+        if name == "clock":
+            spec = doc.get("clock")
+            try:
+                clock = parse_clock(spec) if isinstance(spec, str) and spec else None
+            except ValueError as exc:
+                raise BadRequest(str(exc)) from None
+            if clock is None:
+                raise BadRequest(f"clock {spec!r} is not like 2026-11-20T09:10:00@1764650000x60")
+            self.now_ms = clock.now_ms
+            return 200, {"now_ms": self.now_ms()}
         if name == "plant":
             self.plant_ids += 1
             plant = parse_plant(doc, self.plant_ids)
