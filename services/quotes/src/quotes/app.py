@@ -20,7 +20,7 @@ from marketbus.settings import Settings, load_settings
 from quotes.calendar_watch import watch
 from quotes.feeds.poll import PollFeed
 from quotes.service import QuotesService
-from quotes.startup import POLL_FEEDS, prepare
+from quotes.startup import prepare
 from quotes.universe_refresh import keep_fresh, listings_of
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def background_tasks(
             name="calendar",
         )
     ]
-    if settings.feed in POLL_FEEDS and isinstance(feed, PollFeed):
+    if isinstance(feed, PollFeed):
 
         def apply(securities: list[Security]) -> None:
             served = listings_of(securities, settings.codes)

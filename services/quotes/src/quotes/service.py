@@ -38,7 +38,9 @@ from marketbus.settings import Settings
 from marketbus.trend import TrendStore
 from quotes import daystate
 from quotes.aggregate import BarAggregator
+from quotes.feeds import POLL_FEEDS
 from quotes.feeds.base import Feed
+from quotes.feeds.poll import PollFeed
 from quotes.universe import Listing
 from quotes.validate import quote_json, reject_reason, tick_json
 
@@ -85,16 +87,15 @@ class Stats:
     dropped: int = 0
 
 
-POLL_FEEDS = frozenset({"eastmoney", "sina", "tencent", "auto"})  # the feeds that poll providers
-
-
 def market_clock_of(feed: Feed, settings: Settings) -> Callable[[], int] | None:
     """The clock future-dated ticks are judged by: the feed's own ``market_now_ms()`` when it has
-    one; for the poll feeds the market clock of the settings (real time when unset); else none
+    one; for the poll feeds their market clock (``MARKETBUS_MARKET_CLOCK``, real time when unset); else none
     (a sim or replay stamps ticks by its own clock, so they cannot be ahead of it)."""
     own = getattr(feed, "market_now_ms", None)
     if callable(own):
         return own
+    if isinstance(feed, PollFeed):
+        return feed.clock.now_ms
     if settings.feed in POLL_FEEDS:
         return parse_clock(settings.market_clock).now_ms
     return None
@@ -192,7 +193,10 @@ class QuotesService:
 
     async def _execute(self, plan: WritePlan) -> None:
         s, k = self.settings, self.keys
-        pipe = self.client.pipeline(transaction=False)
+        # MULTI/EXEC: a batch is written whole or not at all (a server lost or a process killed
+        # mid-send applies nothing, and the retry writes it once), so the stored day state always
+        # matches the ticks and bars written with it
+        pipe = self.client.pipeline(transaction=True)
         for fields in plan.ticks:
             pipe.xadd(k.ticks, fields, maxlen=s.ticks_maxlen, approximate=True)  # type: ignore[arg-type]
         for entry in plan.rejects:

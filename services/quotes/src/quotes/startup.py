@@ -18,7 +18,7 @@ from marketbus.sessions import (
 )
 from marketbus.settings import Settings
 from marketbus.trend import TrendStore
-from quotes.feeds import DayState, Feed, FeedContext, create_feed
+from quotes.feeds import POLL_FEEDS, DayState, Feed, FeedContext, create_feed
 from quotes.feeds.base import WallClock
 from quotes.history import seed_history
 from quotes.universe import Listing, add_to_universe, load_universe, publish, select
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 log = logging.getLogger("quotes")
-
-POLL_FEEDS = ("eastmoney", "sina", "tencent", "auto")
 
 
 async def known_listings(client: Redis, keys: Keys, bundled: list[Listing]) -> list[Listing]:

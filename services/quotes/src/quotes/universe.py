@@ -115,7 +115,9 @@ async def add_to_universe(client: Redis, keys: Keys, codes: list[str]) -> list[s
     return new
 
 
-async def replace_universe(client: Redis, keys: Keys, securities: list[Security]) -> tuple[list[str], list[str]]:
+async def replace_universe(
+    client: Redis, keys: Keys, securities: list[Security]
+) -> tuple[list[str], list[str]]:
     """Make ``securities`` the universe in ``keys.universe`` in one transaction (readers see the
     old or the new one, never a mix): codes no longer listed leave, new listings join. Returns
     (added, removed), sorted. An empty list is refused (ValueError): it is a failed fetch, not a

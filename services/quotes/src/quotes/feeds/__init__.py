@@ -6,7 +6,7 @@ from importlib import import_module
 
 from quotes.feeds.base import DayState, Feed, FeedContext, FeedFactory
 
-__all__ = ["FEEDS", "DayState", "Feed", "FeedContext", "FeedFactory", "create_feed"]
+__all__ = ["FEEDS", "POLL_FEEDS", "DayState", "Feed", "FeedContext", "FeedFactory", "create_feed"]
 
 FEEDS: dict[str, str] = {
     "sim": "quotes.feeds.sim",
@@ -16,6 +16,10 @@ FEEDS: dict[str, str] = {
     "tencent": "quotes.feeds.tencent",
     "auto": "quotes.feeds.auto",
 }
+
+
+POLL_FEEDS = frozenset({"eastmoney", "sina", "tencent", "auto"})
+"""The feeds that poll public quote providers (whole-market universe, provider URL, market clock)."""
 
 
 def create_feed(name: str, ctx: FeedContext) -> Feed:
