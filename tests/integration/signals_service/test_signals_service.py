@@ -123,6 +123,37 @@ async def _zero_pending(client: Redis, keys: Keys) -> bool:
     return group["pending"] == 0 and group["lag"] == 0
 
 
+async def test_a_deleted_bars_stream_stops_no_consumer(
+    service: SignalsService, client: Redis, keys: Keys
+) -> None:
+    """Deleting the stream (or a server restarted empty) takes the group with it; FastStream then
+    stops its subscriber for good. The worker re-creates the group and starts the subscriber again."""
+    await wait_until(lambda: _group_exists(client, keys))
+    await wait_until(lambda: _all_consuming(service))
+    await client.delete(keys.bars)
+    bars = bars_for("510300.SH", golden_cross_closes())
+    await seed(client, keys, "510300.SH", bars, publish_last=False)
+    await wait_until(lambda: _group_exists(client, keys))
+    await client.xadd(keys.bars, encode(bars[-1]))  # type: ignore[arg-type]
+
+    async def signalled() -> bool:
+        return await client.xlen(keys.signals) > 0
+
+    await wait_until(signalled, within_s=30)
+    await wait_until(lambda: _zero_pending(client, keys))
+    assert await _all_consuming(service)
+
+
+async def _group_exists(client: Redis, keys: Keys) -> bool:
+    if not await client.exists(keys.bars):
+        return False
+    return any(g["name"].decode() == SIGNALS_GROUP for g in await client.xinfo_groups(keys.bars))
+
+
+async def _all_consuming(service: SignalsService) -> bool:
+    return service.consuming and all(sub.running for sub in service.subscribers)
+
+
 async def test_unparseable_bars_go_to_the_dlq_and_the_rest_goes_on(
     service: SignalsService, client: Redis, keys: Keys
 ) -> None:

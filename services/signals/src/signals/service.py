@@ -92,6 +92,8 @@ class SignalsService:
         self.strategies = build_strategies(settings.strategy_params)  # bad names fail at start
         self.stop_event = asyncio.Event()
         self.inflight: set[asyncio.Task[None]] = set()
+        self.subscribers: list[Any] = []
+        self.consuming = False  # the broker has started its subscribers
 
     async def run(self) -> None:
         s, keys = self.settings, self.keys
@@ -128,6 +130,7 @@ class SignalsService:
         ]
         gc.freeze()  # start-up objects (strategies, schemas, calendar) out of every GC pass
         await self._start_broker(broker)
+        self.consuming = True
         log.info(
             "signals worker %s up: %d strategies, server %s, schedule %r (auto=%s)",
             self.consumer,
@@ -147,6 +150,7 @@ class SignalsService:
             tasks.append(asyncio.create_task(self._schedule_loop()))
         await self.stop_event.wait()
         log.info("stopping: finishing %d in-flight batch(es)", len(self.inflight))
+        self.consuming = False
         await broker.stop()
         for task in tasks:
             task.cancel()
@@ -241,6 +245,15 @@ class SignalsService:
         ):
             if await ensure_group(self.client, stream, group):
                 log.warning("consumer group %s on %s created", group, stream)
+        if not self.consuming:
+            return
+        for subscriber in self.subscribers:
+            # FastStream stops a subscriber for good when its group vanishes under it (the stream
+            # deleted, or a server restarted empty): once the group exists again, start it again
+            if not subscriber.running and not self.stop_event.is_set():
+                log.warning("the subscriber of %s had stopped (its group was gone); starting it again",
+                            subscriber.stream_sub.name)  # fmt: skip
+                await subscriber.start()
 
     async def _heartbeat(self) -> None:
         st = self.processor.stats
