@@ -5,12 +5,14 @@ Every party is its own process on this machine: the provider simulator (6,500 ge
 ``ulist`` answers served), ``python -m quotes`` (feed ``auto``, ``MARKETBUS_POLL_INTERVAL=3``,
 ``MARKETBUS_PROVIDER_URL`` at the simulator) and ``python -m signals`` (one worker). All three
 share one market clock at speed 1 (``MARKETBUS_MARKET_CLOCK``), a Friday morning of a real
-trading day, 2026-11-20, set so that the run crosses the 10:01 minute boundary: every code's
+trading day, 2026-11-20, set so that the run crosses a minute
+boundary (10:01 when the services start as fast as expected): every code's
 10:00 bar closes during the run and the signals worker gets the whole market's bars at once, as
 it does every minute of a trading day. Before the run each code's trend series gets its last 250
 one-minute bars, built from the simulator's own day paths (so the strategies have full windows
 that join the live prices). Polling runs for 60 s of wall time (quick: 15 s) from the first poll,
-longer only if the 10:01 boundary has not been crossed by then (the row says how long it ran).
+longer only if no minute boundary has been crossed by then (the first row says how long it ran
+and the market time it covered).
 The service is stopped between two polls, so no request is in flight. ``BENCH_KEEP=1`` keeps
 the quotes service's log (its directory is printed).
 
@@ -20,6 +22,9 @@ Rows:
   beside the 3 s interval, the codes covered by the least-covered poll beside the codes that
   trade, and the simulator's count of ``ulist`` requests served beside the chunks the reports
   account for;
+- six bad snapshots planted in the simulator (``/_control/plant``: three stamped 10 minutes
+  ahead, three 50% over the previous close) must come back as exactly three ``future`` and three
+  ``limit_band`` rejections;
 - ticks accepted (``ticks_accepted`` in ``<prefix>:metrics``) beside the snapshots the simulator
   served that changed (time or cumulative volume, per code): every one must be accepted, or
   rejected with a reason counted in the metrics (or a counted duplicate), and per code the set of
@@ -46,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +67,7 @@ from benchmarks.harness import Result
 from marketbus.clock import MarketClock, parse_clock, wall_ms
 from marketbus.keys import SIGNALS_GROUP, Keys
 from marketbus.sessions import (
+    MINUTE_MS,
     bar_close_ms,
     bucket_of_minute,
     from_ms,
@@ -78,10 +85,12 @@ from quotes.providersim.market import Market
 N_CODES, SEED = 6500, 7
 INTERVAL_S = 3.0
 BOUNDARY = shanghai_ms(2026, 11, 20, 10, 1)  # the minute boundary the run crosses (a Friday)
-STARTUP_S = 10.0  # about how long the simulator and the quotes service take to be polling
+STARTUP_S = 20.0  # about how long the simulator and the quotes service take to be polling (busy box)
 HISTORY_GAP_MS = 2 * 60_000  # the seeded history ends before 09:59, ahead of every live tick
 HISTORY = 250
 PERIODS = ("1m", "5m")
+PLANTS = {"future": 3, "limit_band": 3}  # bad snapshots served on purpose, by the reason expected
+PLANT_AFTER_MS = 6_000  # market ms after the first poll
 BIG_CAP = 10_000_000  # stream caps out of the way: every entry of the run is read back
 
 
@@ -219,7 +228,7 @@ async def run(url: str, quick: bool) -> list[Result]:
         env = procs.env_for(url, prefix, feed="auto", provider_url=sim.url, poll_interval=INTERVAL_S,
                             market_clock=spec, **settings)  # fmt: skip
         quotes = start("quotes", env, tmp / "quotes.log")
-        await observe(client, keys, clock, seconds, sim, quotes, workers[0], tmp, state)
+        await observe(client, keys, clock, seconds, sim, market, quotes, workers[0], tmp, state)
         procs.stop(quotes)
         if quotes.returncode != 0:
             raise RuntimeError(
@@ -229,6 +238,7 @@ async def run(url: str, quick: bool) -> list[Result]:
         state.drain_s = await procs.drained(client, keys.bars, SIGNALS_GROUP, 300) - t_stop
         async with httpx.AsyncClient(timeout=60) as http:
             witness = (await http.get(f"{sim.url}/_control/witness")).json()
+            planted = (await http.get(f"{sim.url}/_control/planted")).json()["served"]
         counters = sim.counters()
         m = await metrics(client, keys)
         ticks = await read_stream(client, keys.ticks)
@@ -247,17 +257,48 @@ async def run(url: str, quick: bool) -> list[Result]:
             print(f"kept {tmp}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    return results(state, clock, seconds, tradable, witness, counters, m, ticks, rejects, bars, signals, info)
+    return results(
+        state, clock, seconds, tradable, witness, counters, m, ticks, rejects, bars, signals, info, planted
+    )
+
+
+def plant(sim: SimProcess, market: Market, at: int) -> None:
+    """Have the simulator serve a few bad snapshots (each once) from market time ``at`` on: stamps
+    10 minutes ahead (``future``) and prices 50% over the previous close (``limit_band``), on main
+    board stocks that trade."""
+    listed = sim.listing()
+    out = set(listed["suspended"])
+    main_board = ("SH主板", "SZ主板")
+    stocks = sorted(
+        x["code"]
+        for x in listed["securities"]
+        if x["market"] in main_board and x["code"] not in out and "ST" not in x["name"]
+    )
+    picks = iter(stocks[:: max(1, len(stocks) // 10)])
+    for _ in range(PLANTS["future"]):
+        sim.control("plant", code=next(picks), at=at, shift_s=600)
+    for _ in range(PLANTS["limit_band"]):
+        code = next(picks)
+        snap = market.snapshot(code, at)
+        assert snap is not None
+        # a volume of its own too, so that it is a change even where it alters a repeated snapshot
+        price = round(snap.pre_close * 1.5, 2)
+        sim.control("plant", code=code, at=at, price=price, volume=snap.volume + 100)
 
 
 async def observe(
-    client: Redis, keys: Keys, clock: MarketClock, seconds: float, sim: SimProcess,
+    client: Redis, keys: Keys, clock: MarketClock, seconds: float, sim: SimProcess, market: Market,
     quotes: subprocess.Popen[bytes], worker: subprocess.Popen[bytes], tmp: Path, state: Run,
 ) -> None:  # fmt: skip
-    """Follow the poll reports until the run is over, then return between two polls (no request
-    in flight) with the end-of-run figures in ``state``."""
+    """Follow the poll reports until the run is over (after the first, plant the bad snapshots),
+    then return between two polls (no request in flight) with the end-of-run figures in ``state``.
+
+    The run is over once ``seconds`` have passed since the first poll and a minute boundary after
+    the first poll has been crossed: a poll started at least the feed's lateness after it has
+    completed, so every bar of the minute before has closed (``BOUNDARY`` when the services
+    started as fast as expected, the next minute when they were slower)."""
     deadline = time.monotonic() + 120 + seconds * 3
-    crossed_at = BOUNDARY + LATENESS_MS  # a poll started after this has closed every 10:00 bar
+    crossed_at = 2**62
     while True:
         for proc, name in ((quotes, "quotes"), (worker, "signals"), (sim.proc, "simulator")):
             if proc.poll() is not None:
@@ -271,6 +312,9 @@ async def observe(
                 state.reports.append(report)
                 if len(state.reports) == 1:
                     state.t_first = now - report["duration_ms"] / 1000
+                    plant(sim, market, report["started_ts"] + PLANT_AFTER_MS)
+                    boundary = (report["started_ts"] // MINUTE_MS + 1) * MINUTE_MS
+                    crossed_at = boundary + LATENESS_MS
             done = (
                 now - state.t_first >= seconds
                 and state.reports[-1]["started_ts"] >= crossed_at
@@ -293,7 +337,7 @@ def results(
     state: Run, clock: MarketClock, seconds: float, tradable: int, witness: dict[str, Any],
     counters: dict[str, Any], m: dict[str, int], ticks: list[tuple[int, dict[str, Any]]],
     rejects: list[tuple[int, dict[str, Any]]], bars: list[tuple[int, dict[str, Any]]],
-    signals: list[tuple[int, dict[str, Any]]], info: dict[str, Any],
+    signals: list[tuple[int, dict[str, Any]]], info: dict[str, Any], planted: list[dict[str, Any]],
 ) -> list[Result]:  # fmt: skip
     reports = state.reports
     ran_s = state.t_end - state.t_first
@@ -326,6 +370,9 @@ def results(
     dropped = sum(v for k, v in m.items() if k.startswith("ticks_dropped"))
     counted = accepted + sum(rejected.values()) + duplicate
     reconciled = counted == n_served and differ == 0 and dropped == 0 and len(ticks) == accepted
+    planted_reasons = Counter(
+        "future" if x["ts"] > x["served_at"] + 60_000 else "limit_band" for x in planted
+    )
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(rejected.items())) or "none rejected"
 
     # bars
@@ -422,6 +469,17 @@ def results(
             baseline_value=n_served,
             target="exactly equal, per code",
             met=reconciled,
+        ),
+        Result(
+            "market",
+            "bad snapshots planted in the simulator, served and rejected with their reason "
+            f"(served: {dict(sorted(planted_reasons.items()))}, rejected: {dict(sorted(rejected.items()))})",
+            sum(rejected.values()),
+            "ticks",
+            baseline="planted and served",
+            baseline_value=len(planted),
+            target="the same reasons, exactly",
+            met=dict(planted_reasons) == rejected and len(planted) == sum(PLANTS.values()),
         ),
         Result(
             "market",
