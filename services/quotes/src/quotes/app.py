@@ -84,6 +84,7 @@ def background_tasks(
 async def main() -> int:
     """Run the quotes service until SIGTERM/SIGINT; flush the open bars; return the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per provider request
     settings = load_settings()
     if not settings.redis_url:
         log.error("MARKETBUS_REDIS_URL is not set: point it at a Redis/Valkey server "
