@@ -16,18 +16,13 @@ It prints the same ready line as the simulator (``{"url": ..., "codes": ...}``),
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import socket
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import orjson
-import uvicorn
 
-from marketbus.clock import parse_clock
-from marketbus.sessions import load_calendar
+from quotes.providersim.__main__ import main as providersim_main
 from quotes.providersim.app import SimApp
 from quotes.providersim.market import Market
 
@@ -95,28 +90,7 @@ class WitnessApp(SimApp):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.simwitness")
-    parser.add_argument("--codes", type=int, default=6500)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--clock", default=None, help="market clock, as MARKETBUS_MARKET_CLOCK")
-    args = parser.parse_args(argv)
-    clock = parse_clock(args.clock)
-    load_calendar()
-    market = Market(args.seed, args.codes)
-    app = WitnessApp(market, clock.now_ms)
-    market.snapshots(list(market.securities), clock.now_ms())  # the day's paths, before the first request
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(512)
-    host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", backlog=512)
-    server = uvicorn.Server(config)
-    sys.stdout.write(orjson.dumps({"url": f"http://{host}:{port}", "codes": len(market.securities)}).decode())
-    sys.stdout.write("\n")
-    sys.stdout.flush()
-    asyncio.run(server.serve(sockets=[sock]))
-    return 0
+    return providersim_main(argv, WitnessApp, prog="python -m benchmarks.simwitness")
 
 
 if __name__ == "__main__":

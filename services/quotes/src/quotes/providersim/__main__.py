@@ -20,8 +20,13 @@ from quotes.providersim.app import SimApp
 from quotes.providersim.market import Market
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m quotes.providersim")
+def main(
+    argv: list[str] | None = None,
+    app_class: type[SimApp] = SimApp,
+    prog: str = "python -m quotes.providersim",
+) -> int:
+    """Serve ``app_class`` (the simulator app, or a subclass that adds to it) until stopped."""
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     parser.add_argument("--codes", type=int, default=6500, help="securities in the generated market")
@@ -36,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     load_calendar()
     market = Market(args.seed, args.codes)
-    app = SimApp(market, clock.now_ms)
+    app = app_class(market, clock.now_ms)
     market.snapshots(list(market.securities), clock.now_ms())  # the day's paths, before the first request
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
