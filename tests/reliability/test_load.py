@@ -78,7 +78,7 @@ def load_rows(seed: int = 11) -> tuple[list[dict], list[dict], list[dict]]:
         moves = rng.normal(0, 0.004, len(CODES))
         incs = rng.integers(1, 50, len(CODES)) * 100
         for c, move, inc in zip(CODES, moves, incs, strict=True):
-            price[c] = max(0.5, round(price[c] * (1 + float(move)), 3))
+            price[c] = max(0.5, round(price[c] * (1 + float(move)), 2))  # on the 0.01 stock tick grid
             volume[c] += int(inc)
             amount[c] = round(amount[c] + int(inc) * price[c], 2)
             valid.append({"code": c, "ts": ts, "price": price[c], "volume": volume[c], "amount": amount[c]})

@@ -19,7 +19,10 @@ from dataclasses import dataclass
 
 from marketbus.sessions import to_ms
 
-_SPEC = re.compile(r"^(?P<at>\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?)@(?P<epoch>\d+(?:\.\d+)?)x(?P<speed>\d+(?:\.\d+)?)$")
+_SPEC = re.compile(
+    r"^(?P<at>\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?)"
+    r"@(?P<epoch>\d+(?:\.\d+)?)x(?P<speed>\d+(?:\.\d+)?)$"
+)
 
 
 def wall_ms() -> int:

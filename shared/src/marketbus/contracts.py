@@ -99,9 +99,7 @@ class Security(_Message):
         description="ETF, LOF, REIT, 指数 (an index), or the board of a stock: SH主板, SZ主板, 创业板, "
         "科创板, 北交所, B股"
     )
-    list_date: str | None = Field(
-        default=None, description="listing date YYYYMMDD, when the source gives it"
-    )
+    list_date: str | None = Field(default=None, description="listing date YYYYMMDD, when the source gives it")
 
 
 SignalStatus = Literal["provisional", "confirmed", "withdrawn"]
