@@ -54,8 +54,9 @@ DAY = dt.date(2026, 11, 20)  # a Friday, a trading day
 CODES = 500
 SPEED = 240.0  # market seconds per wall second: 09:10 -> 16:00 in 103 s
 POLL_INTERVAL = "0.2"  # wall seconds between polls: every 48 market seconds (when the box keeps up)
-LEAD_S = 28.0  # wall seconds from the simulator's start to 09:10 market time, for the stack to
-# start (5-18 s measured on a busy 2-core box) before the auction opens
+LEAD_S = 45.0  # wall seconds from the simulator's start to 09:10 market time, for the stack to
+# start before the auction opens: 5-18 s measured on a 2-core box busy with other test runs, so
+# more than twice the worst seen (the market clock is linear: the stack cannot start it later)
 
 FUTURE_CODE, FUTURE_AT, FUTURE_SHIFT_S = "000001.SZ", (10, 5), 1800  # a snapshot 30 min ahead
 BAND_CODE, BAND_AT = "600519.SH", (14, 0)  # a price 50 % over the previous close (10 % board)
