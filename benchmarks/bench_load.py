@@ -66,7 +66,8 @@ def generate(steps: int, seed: int = 11) -> tuple[pd.DataFrame, np.ndarray, pd.D
     """(valid rows, their volume increments (steps, codes), planted + unreadable rows)."""
     rng = np.random.default_rng(seed)
     codes = make_codes(N_CODES)
-    price = np.round(10.0 * np.exp(np.cumsum(rng.normal(0, 0.004, (steps, N_CODES)), axis=0)), 3)
+    walk = np.exp(np.cumsum(rng.normal(0, 0.004, (steps, N_CODES)), axis=0))
+    price = np.round(10.0 * walk, 2)  # on the 0.01 stock tick grid
     incs = rng.integers(1, 50, (steps, N_CODES)) * 100
     volume = np.cumsum(incs, axis=0)
     amount = np.round(np.cumsum(incs * price, axis=0), 2)
