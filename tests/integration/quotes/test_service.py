@@ -290,10 +290,16 @@ async def test_replay_feed_end_to_end(
 async def test_prepare_a_poll_feed_for_configured_codes(
     client: Redis, keys: Keys, settings: Settings
 ) -> None:
+    from marketbus.server import free_port
     from quotes.feeds.poll import PollFeed
     from quotes.startup import prepare
 
-    settings = settings.model_copy(update={"feed": "auto", "codes": "510300.SH, 920001.BJ"})
+    # the list endpoint unreachable (a closed local port: the suite never calls a live provider):
+    # the bundled list is the offline fallback, and MARKETBUS_CODES selects from it
+    offline = f"http://127.0.0.1:{free_port()}"
+    settings = settings.model_copy(
+        update={"feed": "auto", "codes": "510300.SH, 920001.BJ", "provider_url": offline}
+    )
     listings, feed = await prepare(client, settings)  # builds only: nothing is polled yet
     assert isinstance(feed, PollFeed)
     assert feed.codes == ["510300.SH", "920001.BJ"]
@@ -301,6 +307,28 @@ async def test_prepare_a_poll_feed_for_configured_codes(
     assert {"510300.SH", "920001.BJ"} <= {item.code for item in listings}
     raw = await client.hget(keys.universe, "920001.BJ")
     assert Security.model_validate_json(raw).market == "北交所"  # type: ignore[arg-type]
+    assert await client.hlen(keys.universe) == len(UNIVERSE) + 1  # the bundled list, and the extra code
+
+
+async def test_an_unreachable_list_endpoint_keeps_the_stored_universe(
+    client: Redis, keys: Keys, settings: Settings
+) -> None:
+    from marketbus.server import free_port
+    from quotes.feeds.poll import PollFeed
+    from quotes.startup import prepare
+
+    stored = [
+        Security(code="603999.SH", name="读者传媒", market="SH主板", list_date="20151210"),
+        Security(code="000300.SH", name="沪深300", market="指数"),
+    ]
+    await client.hset(keys.universe, mapping={s.code: s.model_dump_json() for s in stored})
+    offline = f"http://127.0.0.1:{free_port()}"
+    settings = settings.model_copy(update={"feed": "eastmoney", "provider_url": offline})
+    listings, feed = await prepare(client, settings)
+    assert isinstance(feed, PollFeed)
+    assert sorted(feed.codes) == ["000300.SH", "603999.SH"]  # not the bundled list
+    assert {item.code for item in listings} == {"000300.SH", "603999.SH"}
+    assert await client.hlen(keys.universe) == 2
 
 
 async def test_auction_prices_reach_the_snapshot_but_no_bar(
