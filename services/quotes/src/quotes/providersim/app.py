@@ -55,8 +55,9 @@ import orjson
 from marketbus.clock import parse_clock
 from marketbus.contracts import CODE_RE
 from marketbus.sessions import from_ms, to_ms
+from quotes.boards import market_of
 from quotes.providersim import formats
-from quotes.providersim.market import Market, SimSecurity, Snapshot, board_of
+from quotes.providersim.market import Market, SimSecurity, Snapshot
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -487,7 +488,7 @@ class SimApp:
                 or not (math.isfinite(price) and price > 0)
             ):
                 raise BadRequest(f"price {price!r} must be a positive number")
-            market = doc.get("market") or board_of(code)
+            market = doc.get("market") or market_of(code)
             name_ = doc.get("name") or code
             list_date = doc.get("list_date")
             if list_date is not None and not (

@@ -29,20 +29,21 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from marketbus.sessions import (
+    AFTERNOON_CLOSE,
+    AFTERNOON_OPEN,
+    AUCTION_OPEN,
     DAY_MS,
+    MINUTE_MS,
+    MORNING_CLOSE,
+    MORNING_OPEN,
     UTC_OFFSET_MS,
     is_trading_day,
     previous_trading_day,
 )
-from quotes.boards import price_band, price_limit_pct
+from quotes.boards import market_of, price_band, price_limit_pct
 
-MINUTE = 60_000
-AUCTION_OPEN = (9 * 60 + 15) * MINUTE
-AUCTION_MATCH = (9 * 60 + 25) * MINUTE
-MORNING_OPEN = (9 * 60 + 30) * MINUTE
-MORNING_CLOSE = (11 * 60 + 30) * MINUTE
-AFTERNOON_OPEN = 13 * 60 * MINUTE
-AFTERNOON_CLOSE = 15 * 60 * MINUTE
+MINUTE = MINUTE_MS
+AUCTION_MATCH = (9 * 60 + 25) * MINUTE  # the call auction's result
 POINTS = 241  # one price point per session minute boundary
 SNAPSHOT_MS = 3_000  # providers refresh a Level-1 snapshot every 3 seconds
 
@@ -209,40 +210,8 @@ def _unit(*parts: object) -> float:
     return _h(*parts) / 2**64
 
 
-def board_of(code: str) -> str:
-    """The board (``contracts.MARKETS``) of a code from its number, for codes listed by hand."""
-    num, _, exchange = code.partition(".")
-    if exchange == "BJ":
-        return "北交所"
-    if exchange == "SH":
-        if num.startswith(("51", "52", "56", "58")):
-            return "ETF"
-        if num.startswith(("50",)):
-            return "LOF"
-        if num.startswith(("688", "689")):
-            return "科创板"
-        if num.startswith("000"):
-            return "指数"
-        return "SH主板"
-    if num.startswith("15"):
-        return "ETF"
-    if num.startswith("16"):
-        return "LOF"
-    if num.startswith("399"):
-        return "指数"
-    if num.startswith(("300", "301")):
-        return "创业板"
-    return "SZ主板"
-
-
 def tick_of(market: str) -> float:
     return 0.001 if market in FUNDS else 0.01
-
-
-def limit_of(market: str, name: str, day: dt.date) -> float | None:
-    """The board's daily price limit on ``day`` as a fraction of the previous close (None: an
-    index), by the same dated rules the quotes service validates with (:mod:`quotes.boards`)."""
-    return price_limit_pct(market, name, day)
 
 
 def round_tick(value: float, tick: float) -> float:
@@ -419,7 +388,7 @@ class Market:
     # --- listing ------------------------------------------------------------------------
     def list_code(self, code: str, name: str | None = None, market: str | None = None,
                   price: float | None = None, list_date: str | None = None) -> SimSecurity:  # fmt: skip
-        market = market or board_of(code)
+        market = market or market_of(code)
         security = SimSecurity(code, name or code, market, float(price or 10.0), list_date)
         self.securities[code] = security
         for day_paths in self._paths.values():
@@ -465,7 +434,7 @@ class Market:
         ticks = np.array([s.tick for s in secs])
         pre = np.array([self.close_of(s, prev) for s in secs])
         close = np.array([self.close_of(s, day) for s in secs])
-        limits = [limit_of(s.market, s.name, day) for s in secs]
+        limits = [price_limit_pct(s.market, s.name, day) for s in secs]
         bands = [price_band(float(p), lim, t) if lim is not None else (np.nan, np.nan)
                  for p, lim, t in zip(pre, limits, ticks, strict=True)]  # fmt: skip
         down = np.array([b[0] for b in bands])
