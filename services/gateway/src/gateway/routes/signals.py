@@ -20,6 +20,9 @@ router = APIRouter(tags=["signals"])
 
 StrategyQuery = Annotated[str | None, Query(max_length=64, description="strategy key, e.g. ma_cross")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many items")]
+SideQuery = Annotated[Side | None, Query(description="BUY or SELL")]
+MarketQuery = Annotated[str | None, Query(max_length=32, description="ETF or a board")]
+PeriodQuery = Annotated[Period | None, Query(description="bar period")]
 ProvisionalQuery = Annotated[
     bool | None,
     Query(
@@ -41,10 +44,10 @@ StatusQuery = Annotated[
 async def signals(
     ctx: CtxDep,
     strategy: StrategyQuery = None,
-    side: Annotated[Side | None, Query(description="BUY or SELL")] = None,
+    side: SideQuery = None,
     code: CodeQuery = None,
-    market: Annotated[str | None, Query(max_length=32, description="ETF or a board")] = None,
-    period: Annotated[Period | None, Query(description="bar period")] = None,
+    market: MarketQuery = None,
+    period: PeriodQuery = None,
     since: Annotated[
         int | None, Query(ge=0, le=10**15, description="only signals written at or after (ms)")
     ] = None,
@@ -64,10 +67,10 @@ async def signals(
 async def latest_signals(
     ctx: CtxDep,
     strategy: StrategyQuery = None,
-    side: Annotated[Side | None, Query(description="BUY or SELL")] = None,
+    side: SideQuery = None,
     code: CodeQuery = None,
-    market: Annotated[str | None, Query(max_length=32, description="ETF or a board")] = None,
-    period: Annotated[Period | None, Query(description="bar period")] = None,
+    market: MarketQuery = None,
+    period: PeriodQuery = None,
     provisional: ProvisionalQuery = None,
     status: StatusQuery = None,
     limit: Limit = 100,
@@ -83,7 +86,7 @@ async def latest_signals(
 async def buy_signals(
     ctx: CtxDep,
     strategy: StrategyQuery = None,
-    period: Annotated[Period | None, Query(description="bar period")] = None,
+    period: PeriodQuery = None,
     provisional: ProvisionalQuery = None,
     include_indices: Annotated[
         bool, Query(description="also list indices (market 指数), which cannot be bought")
@@ -104,7 +107,7 @@ async def signals_of(
     code: CodePath,
     ctx: CtxDep,
     strategy: StrategyQuery = None,
-    side: Annotated[Side | None, Query(description="BUY or SELL")] = None,
+    side: SideQuery = None,
     provisional: ProvisionalQuery = None,
     status: StatusQuery = None,
     cursor: StreamIdQuery = None,
