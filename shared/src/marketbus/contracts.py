@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from marketbus.wire import text as _text
 
 CODE_RE = re.compile(r"^\d{6}\.(SH|SZ|BJ)$")
 
@@ -33,6 +36,7 @@ Code = Annotated[str, AfterValidator(_check_code)]
 Finite = Annotated[float, AfterValidator(_finite)]
 EpochMs = Annotated[int, Field(ge=0, description="epoch milliseconds, UTC")]
 Period = Literal["1m", "5m", "1d"]
+PERIODS: tuple[Period, ...] = get_args(Period)  # the k-line periods, finest first
 Side = Literal["BUY", "SELL"]
 
 
@@ -190,6 +194,48 @@ class JobStatus(_Message):
     created_ts: EpochMs
     started_ts: EpochMs | None = None
     finished_ts: EpochMs | None = None
+
+
+class DeadLetter(BaseModel):
+    """An entry of the dead-letter stream, as flat fields (not one ``data`` field): what failed,
+    where it came from and why (see :mod:`marketbus.dlq`)."""
+
+    error: str = Field(description="why it was dead-lettered")
+    stream: str = Field(description="the stream it came from")
+    entry_id: str = Field(description="its id there; empty for a message rejected before it was written")
+    data: str = Field(description="the original data field, or JSON of all its original fields")
+    ts: str = Field(description="epoch ms when it was dead-lettered, as text")
+
+
+class StrategyInfo(_Message):
+    """A strategy the signals service runs, as it publishes it (hash ``mb:strategies``)."""
+
+    key: str
+    name: str
+    min_bars: int = Field(description="bars of history the strategy needs before it can fire")
+    params: dict[str, Any] = Field(default_factory=dict)
+    confidence: str | None = Field(default=None, description="how the strategy scores its confidence")
+
+
+class SchedulerState(_Message):
+    """The scan schedule's shared state (hash ``mb:scheduler``): written by the signals service,
+    read by the gateway and the CLI. Absent fields are None."""
+
+    schedule: str | None = None
+    next_run_ts: EpochMs | None = None
+    last_run_ts: EpochMs | None = None
+    last_job_id: str | None = None
+    running_job: str | None = None
+
+    @classmethod
+    def from_hash(cls, raw: Mapping[Any, Any]) -> SchedulerState:
+        """From HGETALL's reply (bytes or text); an empty field counts as absent."""
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        return cls.model_validate({k: v for k, v in fields.items() if k in cls.model_fields and v != ""})
+
+    def to_hash(self) -> dict[str, str]:
+        """The fields that are set, as HSET's mapping."""
+        return {k: str(v) for k, v in self.model_dump(exclude_none=True).items()}
 
 
 WIRE_MODELS: dict[str, type[BaseModel]] = {

@@ -105,6 +105,7 @@ async def service(settings: Settings) -> AsyncIterator[SignalsService]:
     s = settings.model_copy(update={"claim_idle_ms": 500, "auto_calculate_signals": False})
     svc = SignalsService(s)
     task = asyncio.create_task(svc.run())
+    await asyncio.wait_for(svc.runtime.ready.wait(), 30)  # its groups exist: what a test adds is read
     yield svc
     svc.stop()
     await asyncio.wait_for(task, 15)

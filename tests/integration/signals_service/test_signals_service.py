@@ -59,6 +59,7 @@ async def service(settings: Settings) -> AsyncIterator[SignalsService]:
     s = settings.model_copy(update={"claim_idle_ms": 500, "auto_calculate_signals": False})
     svc = SignalsService(s)
     task = asyncio.create_task(svc.run())
+    await asyncio.wait_for(svc.runtime.ready.wait(), 30)  # its groups exist: what a test adds is read
     yield svc
     svc.stop()
     await asyncio.wait_for(task, 15)
@@ -151,7 +152,7 @@ async def _group_exists(client: Redis, keys: Keys) -> bool:
 
 
 async def _all_consuming(service: SignalsService) -> bool:
-    return service.consuming and all(sub.running for sub in service.subscribers)
+    return service.consuming and all(c.subscriber.running for c in service.runtime.consumptions)
 
 
 async def test_unparseable_bars_go_to_the_dlq_and_the_rest_goes_on(

@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from marketbus.contracts import JobStatus, Quote, Security, Signal
-from marketbus.keys import JOB_TTL_S
+from marketbus.clock import wall_ms
+from marketbus.contracts import JobStatus, Quote, SchedulerState, Security, Signal
+from marketbus.jobs import save as save_job
 from marketbus.sessions import bar_close_ms
 from marketbus.trend import TS, TrendStore
 from signals.evaluate import Target, evaluate_windows
 from signals.provisional import as_provisional, forming_day_ts, forming_window, snapshot_row
-from signals.store import PROVISIONAL_PERIODS, SignalStore, now_ms
+from signals.store import PROVISIONAL_PERIODS, SignalStore
 from signals.strategies import WINDOW_BARS, Strategy
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def evaluate_scan(
 
 
 async def _wall_now() -> int:
-    return now_ms()
+    return wall_ms()
 
 
 class Scanner:
@@ -144,15 +145,15 @@ class Scanner:
         updated = [j.model_copy(update=update) for j in jobs]
         pipe = self.client.pipeline(transaction=False)
         for job in updated:
-            pipe.set(self.store.keys.job(job.job_id), job.model_dump_json(), ex=JOB_TTL_S)
+            save_job(pipe, self.store.keys, job)
         await pipe.execute()
         return updated
 
     async def _scan(self, jobs: Sequence[JobStatus], period: str) -> list[JobStatus]:
         started = time.perf_counter()
-        jobs = await self._report(jobs, state="running", percent=0.0, started_ts=now_ms())
+        jobs = await self._report(jobs, state="running", percent=0.0, started_ts=wall_ms())
         state_key = self.store.keys.scheduler_state
-        await self.client.hset(state_key, "running_job", jobs[0].job_id)
+        await self.client.hset(state_key, mapping=SchedulerState(running_job=jobs[0].job_id).to_hash())
         try:
             codes = await self.store.codes()
             windows = []
@@ -175,7 +176,7 @@ class Scanner:
                 forming = provisional_targets(codes, windows, snapshots, period, day_ts)
             universe = await self.store.universe()
             closed_signals, provisional = await asyncio.get_running_loop().run_in_executor(
-                self._cpu, evaluate_scan, targets, forming, self.strategies, universe, now_ms()
+                self._cpu, evaluate_scan, targets, forming, self.strategies, universe, wall_ms()
             )
             signals = closed_signals + provisional
             jobs = await self._report(jobs, percent=90.0)
@@ -184,11 +185,11 @@ class Scanner:
         except Exception as exc:
             log.exception("scan failed")
             return await self._report(
-                jobs, state="failed", error=f"{type(exc).__name__}: {exc}", finished_ts=now_ms()
+                jobs, state="failed", error=f"{type(exc).__name__}: {exc}", finished_ts=wall_ms()
             )
         finally:
             with contextlib.suppress(Exception):
-                await self.client.hdel(state_key, "running_job")
+                await self.client.hdel(state_key, "running_job")  # SchedulerState.running_job: None
         log.info(
             "scan %s: %d codes, %d signals (%d provisional, %d new) in %.2f s for %d job(s)",
             period,
@@ -206,5 +207,5 @@ class Scanner:
             codes=len({t.code for t in (*targets, *forming)}),
             signals=len(signals),
             new_signals=written,
-            finished_ts=now_ms(),
+            finished_ts=wall_ms(),
         )

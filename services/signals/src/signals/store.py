@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from marketbus import jobs
+from marketbus.clock import wall_ms
 from marketbus.contracts import JobStatus, Quote, Security, Signal
 from marketbus.keys import Keys
 from marketbus.trend import CLOSE, TS
@@ -72,10 +74,6 @@ return redis.call('HGETALL', KEYS[1])
 """
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class SignalStore:
     def __init__(self, client: Redis, keys: Keys, maxlen: int) -> None:
         self.client = client
@@ -98,7 +96,7 @@ class SignalStore:
             provisional = await self._close_bars(closing)
             if provisional:
                 closes = {(t.code, int(t.rows[-1, TS])): float(t.rows[-1, CLOSE]) for t in closing}
-                signals = resolve(signals, provisional, closes, now_ms())
+                signals = resolve(signals, provisional, closes, wall_ms())
         if not signals:
             return 0
         pipe = self.client.pipeline(transaction=False)
@@ -190,5 +188,4 @@ class SignalStore:
         return sorted(text(k) for k in await self.client.hkeys(self.keys.universe))
 
     async def get_job(self, job_id: str) -> JobStatus | None:
-        raw = await self.client.get(self.keys.job(job_id))
-        return JobStatus.model_validate_json(raw) if raw else None
+        return jobs.parse(await self.client.get(self.keys.job(job_id)))
