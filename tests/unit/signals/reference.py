@@ -147,10 +147,9 @@ def boll_breakout(o, h, lo, c, v):  # type: ignore[no-untyped-def]
     return 0, NAN
 
 
-def kdj_cross(o, h, lo, c, v):  # type: ignore[no-untyped-def]
+def kdj_lines(h, lo, c):  # type: ignore[no-untyped-def]
+    """K and D of KDJ(9, 3, 3), 50 before the first RSV."""
     n = len(c)
-    if n < 10:
-        return 0, NAN
     K, D = [50.0] * n, [50.0] * n
     k = d = 50.0
     for i in range(8, n):
@@ -159,12 +158,33 @@ def kdj_cross(o, h, lo, c, v):  # type: ignore[no-untyped-def]
         k = 2 / 3 * k + 1 / 3 * rsv
         d = 2 / 3 * d + 1 / 3 * k
         K[i], D[i] = k, d
+    return K, D
+
+
+def kdj_cross(o, h, lo, c, v, buy_below=30.0, sell_above=70.0):  # type: ignore[no-untyped-def]
+    n = len(c)
+    if n < 10:
+        return 0, NAN
+    K, D = kdj_lines(h, lo, c)
     t = n - 1
-    if xover(K, D, t) and K[t] < 30:
+    if xover(K, D, t) and K[t] < buy_below:
         return 1, c[t]
-    if xunder(K, D, t) and K[t] > 70:
+    if xunder(K, D, t) and K[t] > sell_above:
         return -1, c[t]
     return 0, NAN
+
+
+def kdj_confidence(h, lo, c, v, side, buy_below, sell_above) -> float:  # type: ignore[no-untyped-def]
+    """kdj_cross's documented score, literally: 0.4 * g/(g+5) + 0.3 * e + 0.3 * v/(v+1.5),
+    the zone depth e relative to the configured threshold."""
+    K, D = kdj_lines(h, lo, c)
+    t = len(c) - 1
+    g = abs(K[t] - D[t])
+    e = (buy_below - K[t]) / buy_below if side > 0 else (K[t] - sell_above) / (100 - sell_above)
+    e = min(max(e, 0.0), 1.0)
+    ratio = v[t] / v[t - 1] if v[t - 1] else (math.inf if v[t] else 0.0)
+    vs = 1.0 if math.isinf(ratio) else ratio / (ratio + 1.5)
+    return 0.4 * g / (g + 5) + 0.3 * e + 0.3 * vs
 
 
 def volume_surge(o, h, lo, c, v):  # type: ignore[no-untyped-def]

@@ -199,3 +199,37 @@ def test_columns_are_independent(bars) -> None:  # type: ignore[no-untyped-def]
         assert np.array_equal(alone[:, 0], full[:, j], equal_nan=True)
         padded = np.vstack([np.full((7, 1), np.nan), x[:, j : j + 1]])
         assert np.array_equal(ind.macd(padded)[1][7:, 0], full[:, j], equal_nan=True)
+
+
+def test_parts_forms_give_the_padded_functions_values(bars) -> None:  # type: ignore[no-untyped-def]
+    """The left-aligned parts that the strategies cache, moved back to the padding, are exactly
+    what the padded functions return."""
+    f, nv = bars
+    start = T - nv
+    h, lo, c = (ind.left_align(f[k], start) for k in ("high", "low", "close"))
+
+    def same(left: np.ndarray, padded: np.ndarray) -> bool:
+        return np.array_equal(ind.right_align(left, start), padded, equal_nan=True)
+
+    line, sig = ind.macd_lines(c, 12, 26, 9)
+    m = ind.macd(f["close"], 12, 26, 9)
+    assert same(line, m[0]) and same(sig, m[1])
+    assert same(ind.rsi_from_parts(*ind.rsi_parts(c, 14)), ind.rsi(f["close"], 14))
+    mid, var = ind.bb_parts(c, 20)
+    up, lower = ind.bb_bands(mid, var, 2.0, 1.5)
+    b = ind.bbands(f["close"], 20, 2.0, 1.5)
+    assert same(up, b[0]) and same(mid, b[1]) and same(lower, b[2])
+    K, D, _ = ind.kdj(f["high"], f["low"], f["close"], 9, 3, 3)
+    k, d = ind.kd_lines(h, lo, c, 9, 3, 3)
+    assert same(k, K) and same(d, D)
+    # levels built for one length serve a longer one with the same largest power of two
+    levels = ind.rolling_levels(h, 9, np.maximum)
+    hh = ind.rolling_from_levels(levels, 11, np.maximum)
+    assert same(hh, ind.rolling_max(f["high"], 11))
+    k2, d2 = ind.kd_lines(h, lo, c, 9, 3, 3, hh=ind.rolling_from_levels(levels, 9, np.maximum))
+    assert np.array_equal(k2, k, equal_nan=True) and np.array_equal(d2, d, equal_nan=True)
+
+
+def test_public_api_has_no_private_names() -> None:
+    assert ind.__all__ and not [n for n in ind.__all__ if n.startswith("_")]
+    assert all(callable(getattr(ind, n)) for n in ind.__all__)

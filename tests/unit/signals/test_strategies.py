@@ -63,9 +63,9 @@ def test_registry() -> None:
 def test_describe_and_overrides() -> None:
     s = {x.key: x for x in build_strategies({"ma_cross": {"fast": 10, "slow": 30}})}
     d = s["ma_cross"].describe()
-    assert d["params"] == {"fast": 10, "slow": 30} and d["min_bars"] == 31
-    assert set(d) == {"key", "name", "min_bars", "params", "confidence"} and d["confidence"]
-    assert s["trend_continuation"].describe()["params"] == {
+    assert d.params == {"fast": 10, "slow": 30} and d.min_bars == 31
+    assert d.key == "ma_cross" and d.name and d.confidence
+    assert s["trend_continuation"].describe().params == {
         "L": 5,
         "stop_loss_ratio": 0.05,
         "reward_risk": 1.5,
@@ -155,15 +155,13 @@ def test_short_and_empty_windows_give_nothing() -> None:
         assert h.side.tolist() == [0, 0]
 
 
-def test_from_time_major_and_n_valid() -> None:
+def test_from_time_major_and_bar_counts() -> None:
     from marketbus.trend import time_major
 
     rows = [np.arange(7 * n, dtype=float).reshape(n, 7) + 1 for n in (3, 5, 0)]
     w = Window.from_time_major(time_major(rows, 4))
-    assert w.close.shape == (4, 3) and w.n_valid.tolist() == [3, 4, 0]
+    assert w.close.shape == (4, 3) and w.aligned().n.tolist() == [3, 4, 0]
     assert np.array_equal(w.close[1:, 0], rows[0][:, 4])
-    one = Window.from_rows(rows[1])
-    assert one.close.shape == (5, 1) and one.n_valid.tolist() == [5]
 
 
 # --------------------------------------------------------------------------- hand-built windows
@@ -226,6 +224,26 @@ def test_kdj_cross_hand_built() -> None:
     assert only("kdj_cross", bars_from_close([*up, 19.0])).side.tolist() == [-1]
     # a cross above 30 is not a buy
     assert only("kdj_cross", bars_from_close([*up, 19.0, 25.0])).side.tolist() == [0]
+
+
+def test_kdj_thresholds_are_parameters(scan) -> None:  # type: ignore[no-untyped-def]
+    """Non-default zones: the sides follow buy_below / sell_above, and the zone depth in the
+    confidence is relative to them ((buy_below-K)/buy_below, (K-sell_above)/(100-sell_above)),
+    not to a width of 30."""
+    fields, nv, results = scan
+    params = {"buy_below": 45.0, "sell_above": 60.0}
+    hits = only("kdj_cross", window(fields), **params)
+    sides = np.zeros(len(nv), dtype=np.int8)
+    for j in np.flatnonzero(nv):
+        o, h, lo, c, v = ref.series(fields, j, int(nv[j]))
+        sides[j] = ref.kdj_cross(o, h, lo, c, v, **params)[0]
+        if sides[j]:
+            expected = ref.kdj_confidence(h, lo, c, v, sides[j], **params)
+            assert hits.confidence[j] == pytest.approx(expected, rel=1e-9), j
+    assert np.array_equal(sides, hits.side)
+    default = results["kdj_cross"].side
+    assert (sides == 1).sum() > (default == 1).sum() >= 5
+    assert (sides == -1).sum() > (default == -1).sum() >= 5
 
 
 def test_volume_surge_hand_built() -> None:
@@ -346,3 +364,39 @@ def test_confidence_is_finite_with_zero_volume() -> None:
     down = [20 - 0.1 * i for i in range(30)]
     h = only("ma_cross", bars_from_close([*down, 23.0], [0.0] * 31))
     assert h.side[0] == 1 and math.isfinite(h.confidence[0]) and 0 <= h.confidence[0] <= 1
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_confidence_text_is_the_formula_computed(key: str) -> None:
+    """The formula ``describe()`` publishes, evaluated as written, is what the strategy computes."""
+    score = STRATEGIES[key].confidence
+    formula, where = score.doc.split(", where ", 1)
+    assert all(f"{t.symbol} = " in where for t in score.terms)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        # clipped terms take values in [0, 1]; saturating ones any value >= 0
+        values = {t.symbol: float(rng.uniform(0, 1 if t.scale is None else 20)) for t in score.terms}
+        expected = eval(formula, {}, dict(values))
+        got = score(*(np.array([values[t.symbol]]) for t in score.terms))
+        assert got[0] == pytest.approx(expected, rel=1e-12), (key, values)
+    assert STRATEGIES[key]().describe().confidence == score.doc
+
+
+def test_strategies_use_public_indicator_functions_only() -> None:
+    """Every indicator name a strategy module uses is in the package's public API."""
+    import ast
+    import pathlib
+
+    import signals.strategies as pkg
+    from signals import indicators as ind
+
+    used: set[str] = set()
+    for path in pathlib.Path(pkg.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("signals.indicators"):
+                assert node.module == "signals.indicators", (path.name, node.module)
+                used |= {a.name for a in node.names}
+            elif isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "ind":
+                used.add(node.attr)
+    assert {"macd_lines", "rsi_parts", "kd_lines", "bb_parts"} <= used
+    assert used <= set(ind.__all__), used - set(ind.__all__)

@@ -15,7 +15,9 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from marketbus.contracts import StrategyInfo
 from signals.indicators import first_valid, left_align
+from signals.strategies.confidence import Confidence
 
 Array = np.ndarray
 
@@ -57,20 +59,10 @@ class Window:
             raise ValueError(f"expected (7, T, N), got shape {tm.shape}")
         return cls(open=tm[1], high=tm[2], low=tm[3], close=tm[4], volume=tm[5])
 
-    @classmethod
-    def from_rows(cls, rows: Array) -> Window:
-        """One code's bars as rows (n, 7) (``marketbus.trend.unpack``): a window with N=1."""
-        return cls.from_time_major(np.ascontiguousarray(rows.T)[:, :, None])
-
     @property
     def shape(self) -> tuple[int, int]:
         t, n = self.close.shape
         return int(t), int(n)
-
-    @property
-    def n_valid(self) -> Array:
-        """Bars present per code, (N,) int."""
-        return self.aligned().n
 
     def aligned(self) -> Aligned:
         got = self._memo.get("aligned")
@@ -156,10 +148,6 @@ class Hits:
     take_profit: Array
     reasons: list[str]
 
-    @property
-    def hit_index(self) -> Array:
-        return np.flatnonzero(self.side)
-
 
 class StrategyParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -174,7 +162,8 @@ class Strategy(ABC, Generic[P]):
     key: ClassVar[str]
     name: ClassVar[str]
     params_type: ClassVar[type[StrategyParams]]
-    confidence_doc: ClassVar[str]
+    # the score of a hit; its ``doc`` is the text ``describe()`` publishes
+    confidence: ClassVar[Confidence]
     params: P
 
     def __init__(self, params: P | dict[str, Any] | None = None) -> None:
@@ -190,14 +179,14 @@ class Strategy(ABC, Generic[P]):
     @abstractmethod
     def evaluate(self, w: Window) -> Hits: ...
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "name": self.name,
-            "min_bars": self.min_bars,
-            "params": self.params.model_dump(),
-            "confidence": self.confidence_doc,
-        }
+    def describe(self) -> StrategyInfo:
+        return StrategyInfo(
+            key=self.key,
+            name=self.name,
+            min_bars=self.min_bars,
+            params=self.params.model_dump(),
+            confidence=self.confidence.doc,
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r})"
@@ -206,22 +195,29 @@ class Strategy(ABC, Generic[P]):
 # --------------------------------------------------------------------------- helpers
 
 
-def cross_over(a0: Array, a1: Array, b0: Array, b1: Array) -> Array:
-    """``a[t-1] <= b[t-1] and a[t] > b[t]`` (a0, b0 at t-1; a1, b1 at t). NaN compares false."""
-    return (a0 <= b0) & (a1 > b1)
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """Line x against line y on each code's bars t-1 (``x0``, ``y0``) and t (``x1``, ``y1``)."""
 
+    x0: Array
+    x1: Array
+    y0: Array
+    y1: Array
 
-def cross_under(a0: Array, a1: Array, b0: Array, b1: Array) -> Array:
-    return (a0 >= b0) & (a1 < b1)
+    @classmethod
+    def last_bars(cls, a: Aligned, x: Array, y: Array) -> Crossing:
+        """From left-aligned (T, N) lines."""
+        return cls(a.at(x, 1), a.at(x), a.at(y, 1), a.at(y))
 
+    @property
+    def up(self) -> Array:
+        """``cross_over(x, y)``: ``x[t-1] <= y[t-1] and x[t] > y[t]``. NaN compares false."""
+        return (self.x0 <= self.y0) & (self.x1 > self.y1)
 
-def sat(x: Array, scale: float) -> Array:
-    """Saturating score in [0, 1): ``x / (x + scale)`` for x >= 0; 0 for x <= 0 or NaN;
-    1 for +inf. Strictly increasing in x."""
-    x = np.where(np.isnan(x), 0.0, np.maximum(x, 0.0))
-    with np.errstate(invalid="ignore"):
-        s = x / (x + scale)
-    return np.where(np.isinf(x), 1.0, s)
+    @property
+    def down(self) -> Array:
+        """``cross_under(x, y)``: ``x[t-1] >= y[t-1] and x[t] < y[t]``."""
+        return (self.x0 >= self.y0) & (self.x1 < self.y1)
 
 
 def volume_ratio(a: Aligned) -> Array:
@@ -260,3 +256,50 @@ def make_hits(
         take_profit=nan.copy() if take_profit is None else np.where(fired, take_profit, nan),
         reasons=reasons,
     )
+
+
+# --------------------------------------------------------------------------- line crosses
+
+
+class CrossStrategy(Strategy[P]):
+    """Line x crossing line y on each code's last bar: BUY on ``cross_over(x, y)``, SELL on
+    ``cross_under(x, y)`` (narrowed by :meth:`sides` where a subclass says so); the price is the
+    close and the reason reads ``"<x> 1.2345 crossed above <y> 1.2300"``.
+
+    A subclass states what differs: its lines, their labels, the digits of the reason and the
+    confidence with its values (by default :func:`~signals.strategies.confidence.cross_confidence`
+    values: the gap ``|x - y| / close`` after the cross and the volume ratio)."""
+
+    # decimals of the line values in the reason
+    digits: ClassVar[int] = 4
+
+    @abstractmethod
+    def lines(self, a: Aligned) -> tuple[Array, Array]:
+        """(x, y), left-aligned (T, N) like the fields of ``a``."""
+
+    @abstractmethod
+    def labels(self) -> tuple[str, str]:
+        """The names of x and y in the reason."""
+
+    def sides(self, c: Crossing) -> tuple[Array, Array]:
+        """(buy, sell) masks from the crossing."""
+        return c.up, c.down
+
+    def scores(self, a: Aligned, c: Crossing, buy: Array, close: Array) -> tuple[Array, ...]:
+        """The values of the ``confidence`` terms, in order, for the codes' last bars."""
+        return np.abs((c.x1 - c.y1) / close), volume_ratio(a)
+
+    def evaluate(self, w: Window) -> Hits:
+        a = w.aligned()
+        c = Crossing.last_bars(a, *self.lines(a))
+        buy, sell = self.sides(c)
+        close = a.at(a.close)
+        conf = self.confidence(*self.scores(a, c, buy, close))
+        x_label, y_label = self.labels()
+        digits = self.digits
+
+        def reason(j: int, side: int) -> str:
+            verb = "crossed above" if side > 0 else "crossed below"
+            return f"{x_label} {c.x1[j]:.{digits}f} {verb} {y_label} {c.y1[j]:.{digits}f}"
+
+        return make_hits(a, self.min_bars, buy, sell, close, conf, reason)

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import Field
 
-from signals.strategies._common import CROSS_DOC, cross_confidence, sma_close
-from signals.strategies.base import (
-    Hits,
-    Strategy,
-    StrategyParams,
-    Window,
-    cross_over,
-    cross_under,
-    make_hits,
-    volume_ratio,
-)
+from signals.strategies.base import Aligned, CrossStrategy, StrategyParams
+from signals.strategies.confidence import cross_confidence
+from signals.strategies.shared_indicators import sma_close
 
-GAP_SCALE = 0.005
+Array = np.ndarray
 
 
 class MaCrossParams(StrategyParams):
@@ -24,38 +17,23 @@ class MaCrossParams(StrategyParams):
     slow: int = Field(20, ge=2)
 
 
-class MaCross(Strategy[MaCrossParams]):
+class MaCross(CrossStrategy[MaCrossParams]):
     """BUY on ``cross_over(SMA(close,fast), SMA(close,slow))``, SELL on ``cross_under``; price is
-    the close. Confidence: ``0.6*g/(g+0.005) + 0.4*v/(v+1.5)``, g = |SMA_fast - SMA_slow| / close
-    at t, v = volume[t]/volume[t-1]."""
+    the close. Confidence: :attr:`confidence` (the gap between the averages after the cross)."""
 
     key = "ma_cross"
     name = "均线金叉"
     params_type = MaCrossParams
-    confidence_doc = CROSS_DOC.format(scale=GAP_SCALE, a="SMA_fast", b="SMA_slow")
+    confidence = cross_confidence(
+        0.005, "|SMA_fast - SMA_slow| / close at the last bar (the gap after the cross relative to price)"
+    )
 
     @property
     def min_bars(self) -> int:
         return max(self.params.fast, self.params.slow) + 1
 
-    def evaluate(self, w: Window) -> Hits:
-        a = w.aligned()
-        p = self.params
-        fast, slow = sma_close(a, p.fast), sma_close(a, p.slow)
-        f0, f1, s0, s1 = a.at(fast, 1), a.at(fast), a.at(slow, 1), a.at(slow)
-        close = a.at(a.close)
-        conf = cross_confidence((f1 - s1) / close, volume_ratio(a), GAP_SCALE)
+    def lines(self, a: Aligned) -> tuple[Array, Array]:
+        return sma_close(a, self.params.fast), sma_close(a, self.params.slow)
 
-        def reason(j: int, side: int) -> str:
-            verb = "crossed above" if side > 0 else "crossed below"
-            return f"SMA{p.fast} {f1[j]:.4f} {verb} SMA{p.slow} {s1[j]:.4f}"
-
-        return make_hits(
-            a,
-            self.min_bars,
-            cross_over(f0, f1, s0, s1),
-            cross_under(f0, f1, s0, s1),
-            close,
-            conf,
-            reason,
-        )
+    def labels(self) -> tuple[str, str]:
+        return f"SMA{self.params.fast}", f"SMA{self.params.slow}"

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import Field
 
 from signals import indicators as ind
-from signals.strategies._common import CROSS_DOC, cross_confidence
-from signals.strategies.base import (
-    Hits,
-    Strategy,
-    StrategyParams,
-    Window,
-    cross_over,
-    cross_under,
-    make_hits,
-    volume_ratio,
-)
+from signals.strategies.base import Aligned, CrossStrategy, StrategyParams
+from signals.strategies.confidence import cross_confidence
 
-GAP_SCALE = 0.002
+Array = np.ndarray
 
 
 class MacdCrossParams(StrategyParams):
@@ -26,42 +18,30 @@ class MacdCrossParams(StrategyParams):
     signal: int = Field(9, ge=1)
 
 
-class MacdCross(Strategy[MacdCrossParams]):
-    """BUY on ``cross_over(macd, macdsignal)``, SELL on ``cross_under``; price is the close.
-    Confidence: ``0.6*g/(g+0.002) + 0.4*v/(v+1.5)``, g = |macd - signal| / close at t,
-    v = volume[t]/volume[t-1]."""
+class MacdCross(CrossStrategy[MacdCrossParams]):
+    """BUY on ``cross_over(macd, macdsignal)`` of ``MACD(close, fast, slow, signal)``, SELL on
+    ``cross_under``; price is the close. Confidence: :attr:`confidence` (the gap between the
+    lines after the cross)."""
 
     key = "macd_cross"
     name = "MACD金叉"
     params_type = MacdCrossParams
-    confidence_doc = CROSS_DOC.format(scale=GAP_SCALE, a="macd", b="macdsignal")
+    confidence = cross_confidence(
+        0.002, "|macd - macdsignal| / close at the last bar (the gap after the cross relative to price)"
+    )
 
     @property
     def min_bars(self) -> int:
         p = self.params
         return max(p.fast, p.slow) + p.signal
 
-    def evaluate(self, w: Window) -> Hits:
-        a = w.aligned()
+    def lines(self, a: Aligned) -> tuple[Array, Array]:
         p = self.params
         line, sig = a.cached(
             ("macd", p.fast, p.slow, p.signal),
-            lambda: ind._macd_k(a.close, p.fast, p.slow, p.signal),
+            lambda: ind.macd_lines(a.close, p.fast, p.slow, p.signal),
         )
-        m0, m1, s0, s1 = a.at(line, 1), a.at(line), a.at(sig, 1), a.at(sig)
-        close = a.at(a.close)
-        conf = cross_confidence((m1 - s1) / close, volume_ratio(a), GAP_SCALE)
+        return line, sig
 
-        def reason(j: int, side: int) -> str:
-            verb = "crossed above" if side > 0 else "crossed below"
-            return f"MACD {m1[j]:.4f} {verb} signal {s1[j]:.4f}"
-
-        return make_hits(
-            a,
-            self.min_bars,
-            cross_over(m0, m1, s0, s1),
-            cross_under(m0, m1, s0, s1),
-            close,
-            conf,
-            reason,
-        )
+    def labels(self) -> tuple[str, str]:
+        return "MACD", "signal"

@@ -6,16 +6,8 @@ import numpy as np
 from pydantic import Field
 
 from signals import indicators as ind
-from signals.strategies._common import VOLUME_SCALE
-from signals.strategies.base import (
-    Hits,
-    Strategy,
-    StrategyParams,
-    Window,
-    make_hits,
-    sat,
-    volume_ratio,
-)
+from signals.strategies.base import Hits, Strategy, StrategyParams, Window, make_hits, volume_ratio
+from signals.strategies.confidence import Confidence, Term, volume_term
 
 
 class RsiReversalParams(StrategyParams):
@@ -25,18 +17,19 @@ class RsiReversalParams(StrategyParams):
 
 
 class RsiReversal(Strategy[RsiReversalParams]):
-    """BUY when ``r[t-1] <= oversold < r[t]``, SELL when ``r[t-1] >= overbought > r[t]``,
-    r = TA-Lib RSI(close, period); price is the close.
-
-    Confidence: ``0.4*m/(m+5) + 0.2*d/(d+5) + 0.4*v/(v+1.5)``: m = how far r[t] moved past the
-    level, d = how deep r[t-1] was beyond it (RSI points), v = volume[t]/volume[t-1]."""
+    """BUY when ``r[t-1] <= oversold < r[t]``, SELL when ``r[t-1] >= overbought > r[t]``
+    (30 and 70 by default), r = TA-Lib RSI(close, period); price is the close. Confidence:
+    :attr:`confidence` (how far r moved past the level and how deep it was beyond it)."""
 
     key = "rsi_reversal"
     name = "RSI反转"
     params_type = RsiReversalParams
-    confidence_doc = (
-        "0.4 * m/(m+5) + 0.2 * d/(d+5) + 0.4 * v/(v+1.5), where m = RSI points r[t] moved past "
-        "the level, d = RSI points r[t-1] was beyond it, v = volume[t]/volume[t-1]"
+    confidence = Confidence(
+        (
+            Term(0.4, "m", "RSI points r[t] moved past the level", 5.0),
+            Term(0.2, "d", "RSI points r[t-1] was beyond it", 5.0),
+            volume_term(0.4),
+        )
     )
 
     @property
@@ -46,7 +39,7 @@ class RsiReversal(Strategy[RsiReversalParams]):
     def evaluate(self, w: Window) -> Hits:
         a = w.aligned()
         p = self.params
-        gain, loss = a.cached(("rsi", p.period), lambda: ind._rsi_parts(a.close, p.period))
+        gain, loss = a.cached(("rsi", p.period), lambda: ind.rsi_parts(a.close, p.period))
         # the RSI itself is only needed on the last two bars
         r0 = ind.rsi_from_parts(a.at(gain, 1), a.at(loss, 1))
         r1 = ind.rsi_from_parts(a.at(gain), a.at(loss))
@@ -55,8 +48,7 @@ class RsiReversal(Strategy[RsiReversalParams]):
         sell = (r0 >= hi) & (hi > r1)
         moved = np.where(buy, r1 - lo, hi - r1)
         depth = np.where(buy, lo - r0, r0 - hi)
-        conf = 0.4 * sat(moved, 5.0) + 0.2 * sat(depth, 5.0)
-        conf = conf + 0.4 * sat(volume_ratio(a), VOLUME_SCALE)
+        conf = self.confidence(moved, depth, volume_ratio(a))
 
         def reason(j: int, side: int) -> str:
             if side > 0:

@@ -6,17 +6,9 @@ import numpy as np
 from pydantic import Field
 
 from signals import indicators as ind
-from signals.strategies._common import VOLUME_SCALE, rolling
-from signals.strategies.base import (
-    Aligned,
-    Hits,
-    Strategy,
-    StrategyParams,
-    Window,
-    make_hits,
-    sat,
-    volume_ratio,
-)
+from signals.strategies.base import Aligned, Hits, Strategy, StrategyParams, Window, make_hits, volume_ratio
+from signals.strategies.confidence import Confidence, Term, volume_term
+from signals.strategies.shared_indicators import rolling
 
 Array = np.ndarray
 # recent_touch looks back over bars t-1 .. t-9 and needs t >= 10 (STRATEGIES.md, fixed)
@@ -102,21 +94,26 @@ class TrendContinuation(Strategy[TrendContinuationParams]):
     """The 1-2-3 pattern of STRATEGIES.md: swing highs/lows (``L`` bars each side) drive a state
     machine giving the last swing high ``LH`` and low ``LL``. BUY when the high first reaches
     ``LH`` (``high[t] >= LH[t]``, ``high[t-1] < LH[t-1]``) with no touch of either level in the
-    previous 9 bars; price ``LH[t]``, stop ``max(LL[t], price*(1-0.05))``, target
-    ``price + 1.5*(price - stop)``. Otherwise SELL when the low first reaches ``LL`` likewise;
-    price ``LL[t]``, no stop or target.
-
-    Confidence: ``0.5*f/(f+0.01) + 0.5*v/(v+1.5)``: f = follow-through of the close beyond the
-    broken level relative to it (``(close-LH)/LH`` for BUY, ``(LL-close)/LL`` for SELL, 0 if
-    the close fell back), v = volume[t]/volume[t-1]."""
+    previous 9 bars; price ``LH[t]``, stop ``max(LL[t], price*(1-stop_loss_ratio))``, target
+    ``price + reward_risk*(price - stop)`` (L 5, stop_loss_ratio 0.05, reward_risk 1.5 by
+    default). Otherwise SELL when the low first reaches ``LL`` likewise; price ``LL[t]``, no stop
+    or target.
+    Confidence: :attr:`confidence` (the follow-through of the close beyond the level)."""
 
     key = "trend_continuation"
     name = "趋势延续"
     params_type = TrendContinuationParams
-    confidence_doc = (
-        "0.5 * f/(f+0.01) + 0.5 * v/(v+1.5), where f = how far the close ended beyond the "
-        "broken level, relative to it ((close-LH)/LH for BUY, (LL-close)/LL for SELL, 0 if it "
-        "closed back inside) and v = volume[t]/volume[t-1]"
+    confidence = Confidence(
+        (
+            Term(
+                0.5,
+                "f",
+                "how far the close ended beyond the broken level, relative to it "
+                "((close-LH)/LH for BUY, (LL-close)/LL for SELL, 0 if it closed back inside)",
+                0.01,
+            ),
+            volume_term(0.5),
+        )
     )
 
     @property
@@ -164,7 +161,7 @@ class TrendContinuation(Strategy[TrendContinuationParams]):
         target = lh + p.reward_risk * (lh - stop)
         with np.errstate(invalid="ignore", divide="ignore"):
             follow = np.where(buy, (close - lh) / lh, (ll - close) / ll)
-        conf = 0.5 * sat(follow, 0.01) + 0.5 * sat(volume_ratio(a), VOLUME_SCALE)
+        conf = self.confidence(follow, volume_ratio(a))
 
         def reason(j: int, side: int) -> str:
             if side > 0:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from signals.strategies.base import Hits, Strategy, StrategyParams, Window, make_hits, sat
+from signals.strategies.base import Hits, Strategy, StrategyParams, Window, make_hits
+from signals.strategies.confidence import Confidence, Term
 
 
 class VolumeSurgeParams(StrategyParams):
@@ -15,19 +16,20 @@ class VolumeSurgeParams(StrategyParams):
 
 
 class VolumeSurge(Strategy[VolumeSurgeParams]):
-    """With ``mean = mean(volume[t-20 .. t-1])``: BUY when ``volume[t] >= 2*mean`` and
-    ``close[t] >= 1.02*close[t-1]``; SELL on the same volume test and
-    ``close[t] <= 0.98*close[t-1]``; price is the close.
-
-    Confidence: ``0.5*m/(m+4) + 0.5*c/(c+0.05)``: m = volume[t]/mean (2 -> 0.33, 8 -> 0.67),
-    c = |close[t]/close[t-1] - 1|."""
+    """With ``mean = mean(volume[t-lookback .. t-1])``: BUY when
+    ``volume[t] >= volume_multiple * mean`` and ``close[t] >= (1 + price_change) * close[t-1]``;
+    SELL on the same volume test and ``close[t] <= (1 - price_change) * close[t-1]`` (lookback
+    20, volume_multiple 2, price_change 0.02 by default); price is the close. Confidence:
+    :attr:`confidence` (the volume multiple and the size of the move)."""
 
     key = "volume_surge"
     name = "放量突破"
     params_type = VolumeSurgeParams
-    confidence_doc = (
-        "0.5 * m/(m+4) + 0.5 * c/(c+0.05), where m = volume[t] / mean(volume[t-20..t-1]) and "
-        "c = |close[t]/close[t-1] - 1|"
+    confidence = Confidence(
+        (
+            Term(0.5, "m", "volume[t] / mean(volume[t-lookback..t-1]) (2 -> 0.33, 8 -> 0.67)", 4.0),
+            Term(0.5, "c", "|close[t]/close[t-1] - 1|", 0.05),
+        )
     )
 
     @property
@@ -48,7 +50,7 @@ class VolumeSurge(Strategy[VolumeSurgeParams]):
         with np.errstate(invalid="ignore", divide="ignore"):
             multiple = vol / mean
             change = c1 / c0 - 1.0
-        conf = 0.5 * sat(multiple, 4.0) + 0.5 * sat(np.abs(change), 0.05)
+        conf = self.confidence(multiple, np.abs(change))
 
         def reason(j: int, side: int) -> str:
             return f"volume {multiple[j]:.2f}x its {p.lookback}-bar mean, close {change[j] * 100:+.2f}%"
