@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from marketbus import sessions
+from marketbus import sessions, wire
 from marketbus.clock import parse_clock
 from marketbus.keys import Keys
 from marketbus.sessions import TradingCalendar
@@ -200,9 +200,8 @@ def parse_day(raw: bytes | str | None) -> dt.date | None:
     """An ISO date stored in the calendar hash, or None (absent or unreadable)."""
     if raw is None:
         return None
-    text = raw.decode() if isinstance(raw, bytes) else raw
     try:
-        return dt.date.fromisoformat(text)
+        return dt.date.fromisoformat(wire.text(raw))
     except ValueError:
         return None
 
@@ -225,8 +224,7 @@ def parse_stored(fields: Mapping[Any, Any]) -> StoredDays:
     bad: list[str] = []
     imported_last: dt.date | None = None
     for raw_name, raw_value in fields.items():
-        name = raw_name.decode() if isinstance(raw_name, bytes) else str(raw_name)
-        value = raw_value.decode() if isinstance(raw_value, bytes) else str(raw_value)
+        name, value = wire.text(raw_name), wire.text(raw_value)
         if name.startswith(DAY_FIELD):
             day = parse_day(name[len(DAY_FIELD) :])
             if day is None or value not in ("0", "1"):
@@ -273,8 +271,7 @@ def stored_package(fields: Mapping[Any, Any]) -> tuple[dt.date | None, frozenset
     raw = get(PACKAGE_HOLIDAYS_FIELD)
     if last is None or raw is None:
         return None, frozenset()
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    days = [parse_day(part) for part in text.split(",") if part]
+    days = [parse_day(part) for part in wire.text(raw).split(",") if part]
     if any(day is None for day in days):
         log.warning("calendar: the stored package holidays do not parse; ignoring them")
         return None, frozenset()

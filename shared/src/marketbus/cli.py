@@ -5,6 +5,7 @@
 - ``marketbus dlq list`` / ``marketbus dlq replay ID``.
 - ``marketbus import-history FILE``: daily bars from a Tushare CSV (runs the quotes importer).
 - ``marketbus scan``: ask the signals service for a full-market scan and follow its job.
+- ``marketbus asyncapi``: print the AsyncAPI document of the bus.
 """
 
 from __future__ import annotations
@@ -23,18 +24,21 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import redis
 from rich.console import Console
 from rich.table import Table
 
-from marketbus import calendar
-from marketbus.contracts import Command, JobStatus
-from marketbus.keys import COMMANDS_GROUP, JOB_TTL_S, SIGNALS_GROUP, Keys
+from marketbus import calendar, jobs
+from marketbus.clock import wall_ms
+from marketbus.contracts import PERIODS
+from marketbus.feeds import FEED_NAMES
+from marketbus.keys import COMMANDS_GROUP, SIGNALS_GROUP, Keys
 from marketbus.redis import redact
 from marketbus.server import EmbeddedServer, port_in_use
 from marketbus.settings import Settings, load_settings
+from marketbus.streams import COMMANDS, Publisher
 from marketbus.supervisor import ChildSpec, Supervisor, restart_counter
-from marketbus.wire import encode
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -99,7 +103,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     stop = {"requested": False}
 
-    def on_signal(signum: int, _frame: object) -> None:
+    def on_signal(_signum: int, _frame: object) -> None:
         stop["requested"] = True
 
     signal.signal(signal.SIGINT, on_signal)
@@ -184,7 +188,7 @@ def cmd_status(_args: argparse.Namespace) -> int:
             str(info.get("consumers", "")),
         )
     console.print(table)
-    now = time.time() * 1000
+    now = wall_ms()
     beats = Table(title="services")
     beats.add_column("service")
     beats.add_column("last heartbeat")
@@ -213,7 +217,7 @@ def cmd_status(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_feed_state(r: Any, keys: Keys, now_ms: float) -> None:
+def _print_feed_state(r: Any, keys: Keys, now_ms: int) -> None:
     """The market clock the quotes service publishes and its last full poll of the providers."""
     raw_clock = r.get(keys.market_clock)
     if raw_clock:
@@ -302,32 +306,28 @@ def cmd_scan(args: argparse.Namespace) -> int:
     settings = load_settings()
     r = _client(settings)
     keys = Keys(settings.key_prefix)
-    cmd = Command(
-        id=uuid.uuid4().hex,
-        type="calc_signals",
-        period=args.period,
-        issued_ts=int(time.time() * 1000),
-        source="cli",
-    )
-    job = JobStatus(
-        job_id=cmd.id,
-        task_type=cmd.type,
-        state="queued",
-        period=cmd.period,
-        created_ts=cmd.issued_ts,
-    )
-    r.set(keys.job(cmd.id), job.model_dump_json(), ex=JOB_TTL_S)
-    r.xadd(keys.commands, encode(cmd), maxlen=10_000, approximate=True)
+    cmd = jobs.new_command(source="cli", period=args.period)
+    pipe = r.pipeline(transaction=True)
+    job = jobs.queue(pipe, keys, Publisher.of(COMMANDS, keys, settings), cmd)
+    pipe.execute()
     console.print(f"job {cmd.id} queued")
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        raw = r.get(keys.job(cmd.id))
-        status = JobStatus.model_validate_json(raw) if raw else job
+        status = jobs.parse(r.get(keys.job(cmd.id))) or job
         if status.state in ("done", "failed"):
             console.print(status.model_dump_json(indent=2))
             return 0 if status.state == "done" else 1
         time.sleep(0.2)
     raise UsageError(f"job {cmd.id} did not finish within {args.timeout} s (is a signals worker up?)")
+
+
+def cmd_asyncapi(args: argparse.Namespace) -> int:
+    """Print the AsyncAPI document of the bus (no server needed)."""
+    from marketbus.asyncapi import document
+
+    settings = load_settings()
+    print(orjson.dumps(document(settings.key_prefix), option=orjson.OPT_INDENT_2).decode())
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,7 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start the server (embedded unless MARKETBUS_REDIS_URL) and all services")
     up.add_argument("--port", type=int, default=None, help="gateway port (default 8000)")
     up.add_argument("--host", default=None, help="gateway bind address (default 127.0.0.1)")
-    up.add_argument("--feed", default=None, choices=["sim", "replay", "eastmoney", "sina", "tencent", "auto"])
+    up.add_argument(
+        "--feed", default=None, choices=FEED_NAMES, help="tick source (default MARKETBUS_FEED, else sim)"
+    )
     up.add_argument("--speed", type=float, default=None, help="sim/replay clock speed (default 60)")
     up.add_argument("--replay-file", default=None, help="CSV/Parquet for --feed replay")
     up.add_argument("--signals-workers", type=int, default=1, help="signals processes (default 1)")
@@ -350,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.set_defaults(fn=cmd_dlq)
     imp = sub.add_parser("import-history", help="import bars from a Tushare `daily` (or `stk_mins`) CSV")
     imp.add_argument("file")
-    imp.add_argument("--period", default="1d", choices=["1d", "1m", "5m"])
+    imp.add_argument("--period", default="1d", choices=PERIODS)
     imp.set_defaults(fn=cmd_import_history)
     uni = sub.add_parser(
         "import-universe", help="load the universe from a Tushare `stock_basic` or `fund_basic` CSV"
@@ -361,9 +363,11 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("file")
     cal.set_defaults(fn=cmd_import_calendar)
     scan = sub.add_parser("scan", help="run the full-market scan now and wait for its result")
-    scan.add_argument("--period", default="1d", choices=["1m", "5m", "1d"])
+    scan.add_argument("--period", default="1d", choices=PERIODS)
     scan.add_argument("--timeout", type=float, default=120.0)
     scan.set_defaults(fn=cmd_scan)
+    api = sub.add_parser("asyncapi", help="print the AsyncAPI document: every stream and its message schema")
+    api.set_defaults(fn=cmd_asyncapi)
     return parser
 
 

@@ -46,10 +46,6 @@ class MarketClock:
         """Wall seconds that ``market_ms`` of market time take on this clock."""
         return market_ms / self.speed / 1000
 
-    @property
-    def is_real(self) -> bool:
-        return self.start_ms == self.anchor_ms and self.speed == 1.0
-
     def spec(self) -> str:
         """The setting's text for this clock (for child processes and the provider simulator)."""
         at = dt.datetime.fromtimestamp(self.start_ms / 1000, dt.timezone(dt.timedelta(hours=8)))

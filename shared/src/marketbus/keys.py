@@ -11,7 +11,6 @@ from dataclasses import dataclass
 SIGNALS_GROUP = "signals"
 COMMANDS_GROUP = "signals-commands"
 
-PERIODS = ("1m", "5m", "1d")
 JOB_TTL_S = 7 * 24 * 3600  # a JobStatus key lives a week after its last update
 
 

@@ -8,7 +8,6 @@ from marketbus.contracts import MARKETS, Security
 from quotes.boards import (
     MAIN_BOARD_ST_10PCT,
     check_price,
-    is_st,
     limit_pct,
     market_of,
     price_band,
@@ -68,14 +67,6 @@ def test_the_exchange_decides_and_names_refine_funds() -> None:
     assert market_of("160706.SZ", "嘉实沪深300ETF联接") == "ETF"  # said by its name
     with pytest.raises(ValueError, match=r"not like 510300\.SH"):
         market_of("60051.SH")
-
-
-def test_is_st_variants_real_names_carry() -> None:
-    for name in ("ST康美", "*ST海润", "S*ST前锋", "SST前锋", "*ST 金科", " ST辉丰", "ＳＴ辉丰",
-                 "＊ＳＴ金科", "st辉丰", "XD*ST金科"):  # fmt: skip
-        assert is_st(name), name
-    for name in ("贵州茅台", "沪深300ETF", "石头科技", "中国石化", "首钢股份"):
-        assert not is_st(name), name
 
 
 def test_tick_sizes() -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from marketbus.contracts import Bar, Tick
+from marketbus.contracts import PERIODS, Bar, Tick
 from marketbus.sessions import (
     AUCTION_OPEN,
     DAY_MS,
@@ -40,7 +40,6 @@ from marketbus.sessions import (
 )
 from quotes.daystate import CodeState, OpenBar, encode
 
-DEFAULT_PERIODS = ("1m", "5m", "1d")
 AUCTION_RESULT = (9 * 60 + 25) * MINUTE_MS  # 09:25 local: the opening call auction's result
 
 
@@ -55,7 +54,7 @@ def is_indicative(ts_ms: int, volume: float) -> bool:
 
 class BarAggregator:
     def __init__(
-        self, periods: Sequence[str] = DEFAULT_PERIODS, states: Mapping[str, CodeState] | None = None
+        self, periods: Sequence[str] = PERIODS, states: Mapping[str, CodeState] | None = None
     ) -> None:
         self.periods = tuple(periods)
         self._codes: dict[str, CodeState] = {}

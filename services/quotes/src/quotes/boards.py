@@ -31,9 +31,6 @@ from marketbus.contracts import CODE_RE, MARKETS, Security
 from marketbus.securities import is_st
 from marketbus.sessions import is_trading_day, next_trading_day
 
-BOARDS = MARKETS
-"""Every market a listing can have (kept under this name for older callers)."""
-
 MAIN_BOARD_ST_10PCT = dt.date(2026, 7, 6)
 """First trading day on which main-board risk-warning stocks (ST, *ST) of SSE and SZSE trade
 within ±10% instead of ±5%. The exchanges consulted on the change on 2025-06-27 (《关于调整主板风险
@@ -285,12 +282,10 @@ def check_price(
 
 
 __all__ = [
-    "BOARDS",
     "CHINEXT_REFORM",
     "MAIN_BOARD_REGISTRATION",
     "MAIN_BOARD_ST_10PCT",
     "check_price",
-    "is_st",
     "limit_pct",
     "market_of",
     "price_band",

@@ -8,8 +8,8 @@ and every other service's schedule (through ``marketbus.calendar.keep_fresh``) f
 
 The rule is :func:`closed_day_to_learn` (pure); :func:`watch` is the thin coroutine around it.
 A feed that does not answer at all (an outage) teaches nothing: silence is not a holiday.
-Meant for the provider feeds (eastmoney, sina, tencent, auto); the sim follows the calendar by
-construction and a replay's timestamps are not today's, so neither should run it.
+Meant for the feeds that poll providers (:data:`marketbus.feeds.POLL_FEEDS`); the sim follows the
+calendar by construction and a replay's timestamps are not today's, so neither should run it.
 """
 
 from __future__ import annotations

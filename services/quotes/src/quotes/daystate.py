@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from marketbus.sessions import bar_close_ms
+from marketbus.wire import text
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -136,7 +137,7 @@ async def load(client: Redis, keys: Keys) -> tuple[dict[str, CodeState], list[tu
     states: dict[str, CodeState] = {}
     bad: list[tuple[str, str]] = []
     for field_, raw in (await client.hgetall(keys.daystate)).items():
-        code = field_.decode() if isinstance(field_, bytes) else str(field_)
+        code = text(field_)
         try:
             states[code] = decode(raw if isinstance(raw, bytes) else raw.encode(), code)
         except DayStateError as exc:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from marketbus.contracts import CODE_RE
+from marketbus.contracts import CODE_RE, PERIODS
 from marketbus.keys import Keys
 from marketbus.redis import connect
 from marketbus.sessions import DAY_MS, MINUTE_MS, UTC_OFFSET_MS
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 CHUNK_CODES = 500
 PRICE_COLUMNS = ("open", "high", "low", "close")
-LAYOUTS = {  # time column, shares per vol unit, yuan per amount unit
+LAYOUTS = {  # every period of PERIODS: time column, shares per vol unit, yuan per amount unit
     "1d": ("trade_date", *TUSHARE_UNITS["trade_date"]),
     "1m": ("trade_time", *TUSHARE_UNITS["trade_time"]),
     "5m": ("trade_time", *TUSHARE_UNITS["trade_time"]),
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="marketbus import-history")
     parser.add_argument("file")
-    parser.add_argument("--period", default="1d", choices=sorted(LAYOUTS))
+    parser.add_argument("--period", default="1d", choices=PERIODS)
     args = parser.parse_args(argv)
     settings = load_settings()
     try:

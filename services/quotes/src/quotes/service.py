@@ -31,14 +31,14 @@ import orjson
 from redis.exceptions import RedisError
 
 from marketbus import wire
-from marketbus.clock import parse_clock
+from marketbus.clock import parse_clock, wall_ms
 from marketbus.contracts import Bar, Tick
+from marketbus.feeds import POLL_FEEDS
 from marketbus.keys import Keys
 from marketbus.settings import Settings
 from marketbus.trend import TrendStore
 from quotes import daystate
 from quotes.aggregate import BarAggregator
-from quotes.feeds import POLL_FEEDS
 from quotes.feeds.base import Feed
 from quotes.feeds.poll import PollFeed
 from quotes.universe import Listing
@@ -53,10 +53,6 @@ ADVANCE_EVERY = 0.1  # seconds between bar-closing checks
 HEARTBEAT_EVERY = 1.0
 STATS_EVERY = 10.0
 SERVICE_NAME = "quotes"
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass
@@ -79,12 +75,11 @@ class WritePlan:
 
 @dataclass
 class Stats:
+    """What the service wrote since it started (logged every STATS_EVERY seconds and at stop)."""
+
     accepted: int = 0
     rejected: int = 0
     bars: int = 0
-    batches: int = 0
-    write_errors: int = 0
-    dropped: int = 0
 
 
 def market_clock_of(feed: Feed, settings: Settings) -> Callable[[], int] | None:
@@ -174,9 +169,7 @@ class QuotesService:
                 await self._execute(plan)
                 break
             except RedisError as exc:
-                self.stats.write_errors += 1
                 if self.stopping.is_set():
-                    self.stats.dropped += len(plan.ticks)
                     self.pending_counters["ticks_dropped:server_unavailable"] += len(plan.ticks)
                     log.error(
                         "stopping with the server unreachable: %d ticks and %d bars dropped (%s)",
@@ -221,7 +214,6 @@ class QuotesService:
         async with self._lock:
             plan = self.plan(ticks)
             await self.write(plan)
-            self.stats.batches += 1
         return plan
 
     async def close_bars(self, now: int | None = None) -> list[Bar]:
@@ -272,7 +264,7 @@ class QuotesService:
     async def heartbeat(self) -> None:
         """Liveness, the market clock (the feed's time up to which every tick was handed over,
         beside the wall time) and, when the feed has one, its last poll report."""
-        wall = now_ms()
+        wall = wall_ms()
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(self.keys.heartbeats, SERVICE_NAME, wall)
         pipe.set(self.keys.market_clock, orjson.dumps({"ts": self.feed.now_ms(), "wall": wall}))

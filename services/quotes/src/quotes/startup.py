@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from marketbus import calendar, sessions
 from marketbus.clock import parse_clock
 from marketbus.contracts import Quote, Security
+from marketbus.feeds import POLL_FEEDS
 from marketbus.keys import Keys
 from marketbus.sessions import (
     MINUTE_MS,
@@ -18,7 +19,8 @@ from marketbus.sessions import (
 )
 from marketbus.settings import Settings
 from marketbus.trend import TrendStore
-from quotes.feeds import POLL_FEEDS, DayState, Feed, FeedContext, create_feed
+from marketbus.wire import text
+from quotes.feeds import DayState, Feed, FeedContext, create_feed
 from quotes.feeds.base import WallClock
 from quotes.history import seed_history
 from quotes.universe import Listing, add_to_universe, load_universe, publish, select
@@ -34,7 +36,7 @@ async def known_listings(client: Redis, keys: Keys, bundled: list[Listing]) -> l
     """The bundled universe plus every code already published (e.g. by a history import)."""
     by_code = {item.code: item for item in bundled}
     for code, raw in (await client.hgetall(keys.universe)).items():
-        code_s = code.decode() if isinstance(code, bytes) else code
+        code_s = text(code)
         if code_s not in by_code:
             try:
                 by_code[code_s] = Listing(Security.model_validate_json(raw), 0.0)
@@ -115,9 +117,7 @@ async def prepare(client: Redis, settings: Settings) -> tuple[list[Listing], Fee
     served = bundled
     if settings.feed in POLL_FEEDS:
         served = select(await live_universe(client, keys, settings, bundled), settings.codes)
-        known = {
-            code.decode() if isinstance(code, bytes) else code for code in await client.hkeys(keys.universe)
-        }
+        known = {text(code) for code in await client.hkeys(keys.universe)}
         await publish(client, keys, [s for s in served if s.code not in known])  # MARKETBUS_CODES extras
     else:
         await publish(client, keys, bundled)

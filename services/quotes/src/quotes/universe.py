@@ -15,11 +15,9 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import WatchError
 
+from marketbus import wire
 from marketbus.contracts import Security
-from quotes.boards import BOARDS as BOARDS  # the board rules live in quotes.boards (names kept here)
-from quotes.boards import is_st as is_st
-from quotes.boards import market_of, tick_size
-from quotes.boards import price_limit_pct as price_limit_pct
+from quotes.boards import market_of, price_limit_pct, tick_size
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -105,7 +103,7 @@ async def publish(client: Redis, keys: Keys, universe: list[Listing]) -> None:
 
 async def add_to_universe(client: Redis, keys: Keys, codes: list[str]) -> list[str]:
     """Add codes missing from the universe, named by their code; return them."""
-    known = {k.decode() if isinstance(k, bytes) else k for k in await client.hkeys(keys.universe)}
+    known = {wire.text(k) for k in await client.hkeys(keys.universe)}
     new = [code for code in codes if code not in known]
     if new:
         await client.hset(
@@ -130,7 +128,7 @@ async def replace_universe(
             try:
                 await pipe.watch(keys.universe)
                 raw = await pipe.hkeys(keys.universe)
-                old = {k.decode() if isinstance(k, bytes) else k for k in raw}
+                old = {wire.text(k) for k in raw}
                 pipe.multi()
                 pipe.delete(keys.universe)
                 pipe.hset(keys.universe, mapping=mapping)

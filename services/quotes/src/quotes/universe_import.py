@@ -9,7 +9,7 @@
   ``delist_date`` leave; over-the-counter funds (``market`` O) are not quoted on an exchange and
   are skipped.
 
-The board of every row comes from its code (:func:`quotes.universe.market_of`), so one rule
+The board of every row comes from its code (:func:`quotes.boards.market_of`), so one rule
 decides it whatever the source. Codes the file does not mention are left as they are: an import
 never empties the universe because the file was partial. Every bad row is reported with its line
 number (header = line 1) and the rest is imported.
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from marketbus.contracts import CODE_RE, Security
+from quotes.boards import market_of
 from quotes.tables import BadRow, read_table
-from quotes.universe import market_of
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -44,7 +44,8 @@ class ParsedUniverse:
     rows: int = 0
 
 
-def _text(value: object) -> str:
+def _cell(value: object) -> str:
+    """A table cell as stripped text; '' when it is missing (None, NaN, NA)."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return ""
     return str(value).strip()
@@ -52,7 +53,7 @@ def _text(value: object) -> str:
 
 def _date(value: object) -> str:
     """YYYYMMDD from 20240510, '20240510', '2024-05-10' or 20240510.0; '' when missing."""
-    text = _text(value)
+    text = _cell(value)
     if text.endswith(".0"):
         text = text[:-2]
     text = text.replace("-", "")
@@ -79,16 +80,16 @@ def parse_universe(frame: pd.DataFrame, lines: list[int] | None = None) -> Parse
     status_col = "list_status" if kind == "stock_basic" else "status"
     numbers = lines if lines is not None else list(range(2, len(frame) + 2))
     for line, row in zip(numbers, frame.to_dict("records"), strict=True):
-        code = _text(row.get("ts_code")).upper()
+        code = _cell(row.get("ts_code")).upper()
         if kind == "fund_basic":
-            venue = _text(row.get("market")).upper()
+            venue = _cell(row.get("market")).upper()
             if (venue and venue != "E") or code.endswith(".OF"):
                 out.skipped += 1  # an over-the-counter fund: no exchange quote
                 continue
         if not CODE_RE.match(code):
             out.rejected.append(BadRow(int(line), f"ts_code {code or '(empty)'!r} is not like 600519.SH"))
             continue
-        status = _text(row.get(status_col)).upper() or "L"
+        status = _cell(row.get(status_col)).upper() or "L"
         if status not in ("L", "P", "D", "I"):
             out.rejected.append(BadRow(int(line), f"{status_col} {status!r} is not L, P, D or I"))
             continue
@@ -98,7 +99,7 @@ def parse_universe(frame: pd.DataFrame, lines: list[int] | None = None) -> Parse
         if status == "I":  # fund_basic: issued, not yet listed
             out.skipped += 1
             continue
-        name = _text(row.get("name"))
+        name = _cell(row.get("name"))
         if not name:
             out.rejected.append(BadRow(int(line), f"{code}: the name is empty"))
             continue

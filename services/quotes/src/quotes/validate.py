@@ -12,10 +12,6 @@ from marketbus.sessions import accepts_tick, from_ms, trading_date
 from quotes.boards import check_price
 from quotes.universe import Listing
 
-REASONS = (
-    "unknown_code", "bad_price", "bad_volume", "future", "out_of_session", "stale",
-    "limit_band", "tick_grid", "bad_listing",
-)  # fmt: skip
 FUTURE_TOLERANCE_MS = 60_000
 """A tick stamped later than the market clock plus this is rejected as ``future``."""
 

@@ -1,25 +1,19 @@
-"""Feed registry: adding a feed is one module with a ``create(ctx) -> Feed`` plus one line here."""
+"""Feed registry: each feed the library names (:data:`marketbus.feeds.FEED_NAMES`) is the module of
+the same name here, with a ``create(ctx) -> Feed``. Adding a feed is that module plus its name in
+:data:`marketbus.settings.FeedName` (and in :data:`marketbus.feeds.POLL_FEEDS` if it polls
+providers)."""
 
 from __future__ import annotations
 
 from importlib import import_module
 
+from marketbus.feeds import FEED_NAMES
 from quotes.feeds.base import DayState, Feed, FeedContext, FeedFactory
 
-__all__ = ["FEEDS", "POLL_FEEDS", "DayState", "Feed", "FeedContext", "FeedFactory", "create_feed"]
+__all__ = ["FEEDS", "DayState", "Feed", "FeedContext", "FeedFactory", "create_feed"]
 
-FEEDS: dict[str, str] = {
-    "sim": "quotes.feeds.sim",
-    "replay": "quotes.feeds.replay",
-    "eastmoney": "quotes.feeds.eastmoney",
-    "sina": "quotes.feeds.sina",
-    "tencent": "quotes.feeds.tencent",
-    "auto": "quotes.feeds.auto",
-}
-
-
-POLL_FEEDS = frozenset({"eastmoney", "sina", "tencent", "auto"})
-"""The feeds that poll public quote providers (whole-market universe, provider URL, market clock)."""
+FEEDS: dict[str, str] = {name: f"{__name__}.{name}" for name in FEED_NAMES}
+"""Feed name -> the module that builds it (loaded only when chosen)."""
 
 
 def create_feed(name: str, ctx: FeedContext) -> Feed:

@@ -4,7 +4,7 @@ A feed is an async iterator of batches of :class:`~marketbus.contracts.Tick` plu
 ``now_ms()``: the market time up to which it has handed over every tick. The service closes bars
 up to that time, so a bar never closes before all its ticks arrived.
 
-Feeds build ticks with ``Tick.model_construct`` (no validation): the service validates every
+Feeds build ticks with :func:`make_tick` (no validation): the service validates every
 tick itself and sends the bad ones to the DLQ with a reason, which a validating constructor
 would turn into an exception inside the feed.
 """
@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from marketbus.clock import wall_ms
 from marketbus.contracts import Tick
 from marketbus.sessions import add_session_time
 from marketbus.settings import Settings
@@ -71,7 +72,7 @@ class WallClock:
     """Real time."""
 
     def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000
+        return wall_ms()
 
 
 class SessionClock:

@@ -144,7 +144,6 @@ class _Health:
     def __init__(self) -> None:
         self.failures = 0
         self.retry_at = 0.0
-        self.last_request = -1e9
 
 
 def chunks(codes: list[str], size: int) -> list[list[str]]:
@@ -208,11 +207,6 @@ class PollFeed(Feed):
         """The providers (in failover order) that are not backing off."""
         now = self.monotonic()
         return [p for p in self.providers if self.health[p.name].retry_at <= now]
-
-    def pick(self) -> Provider | None:
-        """The first provider (in failover order) that is not backing off."""
-        ready = self.available()
-        return ready[0] if ready else None
 
     def fresh(self, ticks: list[Tick]) -> list[Tick]:
         """Ticks that differ from the last one sent for their code (time or volume)."""
