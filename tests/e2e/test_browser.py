@@ -4,8 +4,9 @@ quotes (sim feed), signals and the gateway run as real subprocesses on the sessi
 opens ``/`` and watches: the ETF board fills and moves without a reload; a chart draws candles for a
 chosen code in 1m, 5m and 1d; the scan button asks for the token and follows the job to its end;
 signals arrive in the live feed and, clicked, show as markers on their bars; a phone-sized window
-shows the board without sideways scrolling; when the gateway dies the page says it is reconnecting
-and comes back live by itself when a gateway is up again.
+shows the board without sideways scrolling; when the gateway is stopped (Ctrl-C, its streams open)
+it exits at once and cleanly, the page says it is reconnecting and comes back live by itself when a
+gateway is up again.
 Screenshots go to ``test-artifacts/`` at the repository root (gitignored).
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 import urllib.request
 from itertools import pairwise
@@ -191,9 +193,13 @@ def test_a_user_watches_the_running_stack_in_chromium(stack) -> None:
             assert problems == [], problems
 
             mark("reconnect")
-            # -- the gateway dies: the page says so, and comes back by itself when it is up again
-            gateway.proc.kill()
-            gateway.proc.wait()
+            # -- the gateway is stopped (Ctrl-C) while the page holds its streams: it ends them and
+            # exits at once, cleanly (no wait for uvicorn's graceful timeout, no traceback); the
+            # page says so, and comes back by itself when a gateway is up again
+            gateway.proc.send_signal(signal.SIGINT)
+            assert gateway.proc.wait(20) == 0, gateway.log()[-3000:]
+            stopped = gateway.log()
+            assert "Traceback" not in stopped and "graceful shutdown exceeded" not in stopped, stopped[-3000:]
             conn_is(page, "reconnecting")
             assert page.evaluate("document.body.classList.contains('stale')")  # old data is dimmed
             page.screenshot(path=str(ARTIFACTS / "dashboard-reconnecting.png"))

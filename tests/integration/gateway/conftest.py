@@ -21,9 +21,10 @@ import redis
 from redis.asyncio import Redis
 
 from marketbus import wire
-from marketbus.contracts import Bar, Quote, Security, Signal, signal_id
+from marketbus.contracts import Bar, Period, Quote, Security, Signal, signal_id
 from marketbus.keys import SIGNALS_GROUP, Keys
 from marketbus.server import free_port
+from marketbus.sessions import PERIOD_MS
 from marketbus.trend import TrendStore
 
 TOKEN = "test-token-0123456789"
@@ -47,7 +48,16 @@ class Gateway:
             return f.read()
 
 
-def start_gateway(redis_url: str, prefix: str, tmp: str, token: str | None = TOKEN) -> Gateway:
+def start_gateway(
+    redis_url: str,
+    prefix: str,
+    tmp: str,
+    token: str | None = TOKEN,
+    args: tuple[str, ...] = (),
+    **settings: str,
+) -> Gateway:
+    """``python -m gateway *args`` with its settings from the environment (``settings``: more of
+    them, by field name: ``ready_max_lag="2"`` is MARKETBUS_READY_MAX_LAG=2)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETBUS_")}
     env.update(
@@ -56,12 +66,13 @@ def start_gateway(redis_url: str, prefix: str, tmp: str, token: str | None = TOK
         MARKETBUS_PORT=str(port),
         MARKETBUS_SSE_QUOTE_RATE="20",
     )
+    env.update({f"MARKETBUS_{name.upper()}": value for name, value in settings.items()})
     if token is not None:
         env["MARKETBUS_API_TOKEN"] = token
     log_path = os.path.join(tmp, f"gateway-{prefix}.log")
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp
+        [sys.executable, "-m", "gateway", *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp
     )
     gw = Gateway(f"http://127.0.0.1:{port}", Keys(prefix), redis_url, proc, log_path)
     deadline = time.monotonic() + 20
@@ -174,17 +185,18 @@ def seed_market(r: redis.Redis, keys: Keys) -> None:
 
 
 def add_signal(r: redis.Redis, keys: Keys, sig: Signal) -> str:
+    """What the signals service writes for a signal: its stream entry and the latest per key."""
     entry = r.xadd(keys.signals, wire.encode(sig))  # type: ignore[arg-type]
     r.hset(keys.signals_latest, f"{sig.code}|{sig.strategy}|{sig.period}", sig.model_dump_json())
-    return entry.decode() if isinstance(entry, bytes) else str(entry)
+    return wire.text(entry)
 
 
-def seed_bars(redis_url: str, keys: Keys, code: str, period: str, n: int) -> None:
-    step = {"1m": 60_000, "5m": 300_000, "1d": DAY}[period]
+def seed_bars(redis_url: str, keys: Keys, code: str, period: Period, n: int) -> None:
+    step = PERIOD_MS[period]
     bars = [
         Bar(
             code=code,
-            period=period,  # type: ignore[arg-type]
+            period=period,
             ts=T0 + i * step,
             open=10 + i,
             high=11 + i,

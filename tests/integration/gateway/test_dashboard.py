@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import httpx
@@ -14,6 +13,7 @@ import pytest
 import redis
 
 from marketbus import wire
+from marketbus.clock import wall_ms
 from marketbus.contracts import Tick
 
 from .conftest import (
@@ -46,7 +46,7 @@ def test_dashboard_assets_are_served(gateway: Gateway) -> None:
 
 def _tick(r: redis.Redis, gw: Gateway, code: str, price: float) -> None:
     sec = next(s for s in SECURITIES if s.code == code)
-    ts = int(time.time() * 1000)
+    ts = wall_ms()
     r.hset(gw.keys.snapshots, code, make_quote(sec, price, ts).model_dump_json())
     r.xadd(gw.keys.ticks, wire.encode(Tick(code=code, ts=ts, price=price, volume=1, amount=1)))  # type: ignore[arg-type]
 

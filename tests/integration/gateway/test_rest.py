@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import httpx
 import pytest
 import redis
 
-from marketbus.contracts import JobStatus
+from gateway.queries import codes_max_length
+from gateway.routes.params import MAX_CODES
+from marketbus import jobs
+from marketbus.contracts import JobStatus, SchedulerState, StrategyInfo
 
 from .conftest import (
     DAY,
@@ -36,32 +37,19 @@ def api(gateway: Gateway, sync_redis: redis.Redis) -> httpx.Client:
     add_signal(sync_redis, keys, make_signal("159915.SZ", "rsi_reversal", "BUY", T0 + 2 * DAY, 0.95))
     seed_bars(gateway.redis_url, keys, "510300.SH", "1d", 30)
     seed_bars(gateway.redis_url, keys, "510300.SH", "1m", 5)
-    sync_redis.hset(
-        keys.strategies,
-        mapping={
-            "ma_cross": json.dumps(
-                {
-                    "key": "ma_cross",
-                    "name": "均线金叉",
-                    "min_bars": 21,
-                    "params": {"fast": 5, "slow": 20},
-                    "confidence": "gap and volume",
-                }
-            ),
-            "volume_wave": json.dumps(
-                {"key": "volume_wave", "name": "动量守恒", "min_bars": 40, "params": {}, "confidence": "gap"}
-            ),
-        },
-    )
-    sync_redis.hset(
-        keys.scheduler_state,
-        mapping={
-            "schedule": "every 20m in session",
-            "last_run_ts": T0,
-            "next_run_ts": T0 + 1200_000,
-            "running_job": "",
-        },
-    )
+    strategies = [
+        StrategyInfo(
+            key="ma_cross",
+            name="均线金叉",
+            min_bars=21,
+            params={"fast": 5, "slow": 20},
+            confidence="gap and volume",
+        ),
+        StrategyInfo(key="volume_wave", name="动量守恒", min_bars=40, confidence="gap"),
+    ]
+    sync_redis.hset(keys.strategies, mapping={s.key: s.model_dump_json() for s in strategies})
+    schedule = SchedulerState(schedule="every 20m in session", last_run_ts=T0, next_run_ts=T0 + 1200_000)
+    sync_redis.hset(keys.scheduler_state, mapping=schedule.to_hash())
     create_signals_group(sync_redis, keys)
     with gateway.client() as c:
         yield c
@@ -94,7 +82,7 @@ def test_etf_quotes_lists_only_etfs_with_all_fields(api: httpx.Client) -> None:
 
 
 def test_stock_quotes(api: httpx.Client) -> None:
-    r = api.get("/api/stocks/quotes", params={"codes": "600519.SH, 510300.sh,000001.SZ"})
+    r = api.get("/api/stocks/quotes", params={"codes": "600519.SH,510300.sh,000001.SZ"})
     assert r.status_code == 200
     assert _codes(r.json()) == ["600519.SH", "510300.SH"]
     assert r.json()["missing"] == ["000001.SZ"]
@@ -109,12 +97,33 @@ def test_stock_quotes_bad_codes_is_422_naming_codes(api: httpx.Client) -> None:
     assert "nope" in r.json()["message"]
 
 
+def test_stock_quotes_take_what_the_document_declares(api: httpx.Client) -> None:
+    assert api.get("/api/stocks/quotes", params={"codes": ""}).json() == {"items": [], "missing": []}
+    many = [f"{600000 + i:06d}.SH" for i in range(MAX_CODES + 1)]
+    r = api.get("/api/stocks/quotes", params={"codes": ",".join(many[:MAX_CODES])})  # the longest declared
+    assert r.status_code == 200, r.text
+    assert _codes(r.json()) == ["600234.SH"] and len(r.json()["missing"]) == MAX_CODES - 1
+    r = api.get("/api/stocks/quotes", params={"codes": ",".join(many)})
+    assert r.status_code == 422 and r.json()["param"] == "codes"
+    assert r.json()["message"] == f"codes: at most {MAX_CODES} codes per request, got {MAX_CODES + 1}"
+    for bad in (
+        "0",
+        "510300.SH,,159915.SZ",
+        "510300.SH, 159915.SZ",
+        "😀" * (codes_max_length(MAX_CODES) + 1),
+    ):
+        r = api.get("/api/stocks/quotes", params={"codes": bad})
+        assert r.status_code == 422 and r.json()["param"] == "codes", bad
+
+
 def test_one_quote_and_404_and_422(api: httpx.Client) -> None:
     r = api.get("/api/quotes/510300.SH")
     assert r.status_code == 200 and r.json()["code"] == "510300.SH"
     r = api.get("/api/quotes/000001.SZ")
     assert r.status_code == 404 and "000001.SZ" in r.json()["message"]
     r = api.get("/api/quotes/510300")
+    assert r.status_code == 422 and r.json()["param"] == "code"
+    r = api.get("/api/quotes/٥١٠٣٠٠.SH")  # digits, but not the ASCII ones the document declares
     assert r.status_code == 422 and r.json()["param"] == "code"
 
 
@@ -245,7 +254,7 @@ def test_scheduler_status_and_jobs(api: httpx.Client, gateway: Gateway, sync_red
         "trigger_enabled": True,
     }
     job = JobStatus(job_id="abc123", task_type="calc_signals", state="running", percent=40.0, created_ts=T0)
-    sync_redis.set(gateway.keys.job("abc123"), job.model_dump_json())
+    jobs.save(sync_redis, gateway.keys, job)
     r = api.get("/api/scheduler/jobs/abc123")
     assert r.status_code == 200 and r.json()["percent"] == 40.0
     assert api.get("/api/scheduler/jobs/nope").status_code == 404
@@ -270,6 +279,23 @@ def test_errors_are_json(api: httpx.Client) -> None:
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     r = api.delete("/api/etf/quotes")
     assert r.status_code == 405 and "message" in r.json()
+
+
+def test_asyncapi_lists_every_stream_under_the_prefix_and_their_schemas(
+    api: httpx.Client, gateway: Gateway
+) -> None:
+    r = api.get("/api/asyncapi.json")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    doc = r.json()
+    assert doc["asyncapi"].startswith("3.")
+    keys = gateway.keys
+    addresses = {channel["address"] for channel in doc["channels"].values()}
+    assert {keys.ticks, keys.bars, keys.signals, keys.commands, keys.dlq} <= addresses
+    assert all(a.startswith((f"{keys.prefix}:", f"{{{keys.prefix}}}:")) for a in addresses), addresses
+    schemas = doc["components"]["schemas"]
+    assert {"open", "high", "low", "close", "volume"} <= set(schemas["Bar"]["properties"])
+    assert {"Tick", "Signal", "Command", "DeadLetter"} <= set(schemas)
+    assert "/api/asyncapi.json" in api.get("/openapi.json").json()["paths"]
 
 
 def test_openapi_describes_every_route(api: httpx.Client) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import pytest
 import redis
 
 from marketbus import wire
+from marketbus.clock import wall_ms
 from marketbus.contracts import Tick
 
 from .conftest import SECURITIES, T0, Gateway, add_signal, make_quote, make_signal, seed_market
@@ -160,11 +160,11 @@ def test_bad_last_event_id_is_422(market: Gateway) -> None:
 def _tick(r: redis.Redis, gw: Gateway, code: str, price: float) -> str:
     """What the quotes service does for one tick: the snapshot, then the ticks stream entry."""
     sec = next(s for s in SECURITIES if s.code == code)
-    ts = int(time.time() * 1000)
+    ts = wall_ms()
     r.hset(gw.keys.snapshots, code, make_quote(sec, price, ts).model_dump_json())
     tick = Tick(code=code, ts=ts, price=price, volume=1e6, amount=4e6)
     entry = r.xadd(gw.keys.ticks, wire.encode(tick))  # type: ignore[arg-type]
-    return entry.decode()
+    return wire.text(entry)
 
 
 def test_quotes_for_the_asked_codes_with_tick_ids(market: Gateway, sync_redis: redis.Redis) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from gateway.queries import (
@@ -14,7 +12,7 @@ from gateway.queries import (
     search_securities,
 )
 from gateway.ratelimit import RateLimiter
-from gateway.sse import Coalescer, QueueSubscriber, format_event
+from gateway.sse import Coalescer, QueueSubscriber, QuoteSubscriber, format_event
 from marketbus.contracts import Security, Signal, signal_id
 
 T0 = 1_700_000_000_000
@@ -140,14 +138,27 @@ async def test_coalescer_keeps_the_newest_per_code_in_id_order() -> None:
 
 async def test_queue_subscriber_overflows_instead_of_blocking() -> None:
     sub: QueueSubscriber[int] = QueueSubscriber(lambda x: x % 2 == 0, maxsize=2)
+    assert not sub.wake.is_set()
     for i in range(7):
         sub.offer(f"{i}-0", i)
-    assert sub.overflowed
-    got = [sub.queue.get_nowait() for _ in range(sub.queue.qsize())]
-    assert got == [("0-0", 0), ("2-0", 2)]  # in order, then nothing more: the client reconnects
+    assert sub.overflowed and sub.wake.is_set()
+    assert sub.drain() == [("0-0", 0), ("2-0", 2)]  # in order, then nothing more: the client reconnects
     sub.offer("8-0", 8)
-    assert sub.queue.empty()
-    await asyncio.sleep(0)
+    assert sub.drain() == []
+
+
+async def test_a_closed_subscriber_wakes_and_takes_nothing_more() -> None:
+    sub: QueueSubscriber[int] = QueueSubscriber(lambda _: True)
+    sub.offer("1-0", 1)
+    assert sub.drain() == [("1-0", 1)] and not sub.wake.is_set()
+    sub.close()
+    assert sub.closed and sub.wake.is_set()
+    sub.offer("2-0", 2)
+    assert sub.drain() == []
+    quotes = QuoteSubscriber(None)
+    quotes.close()
+    quotes.offer("510300.SH", "3-0", b"{}")
+    assert quotes.closed and quotes.pending.wake.is_set() and len(quotes.pending) == 0
 
 
 def test_format_event() -> None:

@@ -1,5 +1,6 @@
-"""The FastAPI app. Clients (Redis, the FastStream broker) and the SSE readers are created in the
-lifespan, inside uvicorn's loop, and closed on shutdown; nothing connects at import time."""
+"""The FastAPI app. The Redis client, the command publisher and the SSE hubs are created in the
+lifespan, inside the server's loop, and closed on shutdown; nothing connects at import time or in
+:func:`create_app`. What routes use is kept on ``app.state`` (see gateway.deps)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors
 from gateway.batching import HashFieldLoader
-from gateway.bus import CommandPublisher, make_broker
-from gateway.deps import Ctx
 from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.ratelimit import RateLimiter
-from gateway.routes import dashboard, kline, ops, quotes, scheduler, securities, signals, stream
+from gateway.routes import asyncapi, dashboard, kline, ops, quotes, scheduler, securities, signals, stream
 from gateway.sse import QuoteHub, SignalHub
+from marketbus import streams
 from marketbus.keys import Keys
 from marketbus.redis import connect
 from marketbus.settings import Settings
@@ -66,42 +66,44 @@ class BodyLimitMiddleware:
         await self.app(scope, receive, send)
 
 
+def end_streams(app: FastAPI) -> None:
+    """End every open SSE response now, and each one opened after: the server is shutting down.
+
+    uvicorn waits for open responses before it runs the lifespan's shutdown, so this is called
+    when the shutdown begins (gateway.__main__.Server), and again by the lifespan for any other
+    server."""
+    for name in ("signal_hub", "quote_hub"):
+        hub = getattr(app.state, name, None)
+        if hub is not None:
+            hub.close()
+
+
 def create_app(settings: Settings) -> FastAPI:
     if not settings.redis_url:
         raise ValueError("the gateway needs MARKETBUS_REDIS_URL (or run `uv run marketbus up`)")
-    metrics = Metrics()
+    keys = Keys(settings.key_prefix)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert settings.redis_url is not None
-        keys = Keys(settings.key_prefix)
         redis = connect(settings.redis_url)
-        broker = make_broker(settings.redis_url)
-        broker_client = await broker.connect()
-        maxlen = settings.commands_maxlen
         signal_hub = SignalHub(redis, keys.signals)
         quote_hub = QuoteHub(redis, keys.ticks, keys.snapshots, settings.sse_quote_rate)
-        rate = settings.trigger_rate_per_minute
-        app.state.ctx = Ctx(
-            settings=settings,
-            keys=keys,
-            redis=redis,
-            commands=CommandPublisher(broker_client, keys.commands, maxlen),
-            trend=TrendStore(redis, keys, settings.trend_max_bars),
-            signal_hub=signal_hub,
-            quote_hub=quote_hub,
-            metrics=metrics,
-            limiter=RateLimiter(rate, 60.0, burst=TRIGGER_BURST),
-            snapshot_loader=HashFieldLoader(redis, keys.snapshots),
-        )
+        state = app.state
+        state.redis = redis
+        state.commands = streams.Publisher.of(streams.COMMANDS, keys, settings, redis)
+        state.trend = TrendStore(redis, keys, settings.trend_max_bars)
+        state.snapshots = HashFieldLoader(redis, keys.snapshots)
+        state.signal_hub = signal_hub
+        state.quote_hub = quote_hub
         signal_hub.start()
         quote_hub.start()
         try:
             yield
         finally:
+            end_streams(app)
             await quote_hub.stop()
             await signal_hub.stop()
-            await broker.stop()
             await redis.aclose()
 
     app = FastAPI(
@@ -111,8 +113,12 @@ def create_app(settings: Settings) -> FastAPI:
         "live streams over Server-Sent Events; the full-market scan trigger.",
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.state.keys = keys
+    app.state.metrics = metrics = Metrics()
+    app.state.limiter = RateLimiter(settings.trigger_rate_per_minute, 60.0, burst=TRIGGER_BURST)
     errors.install(app)
-    for module in (quotes, securities, kline, signals, scheduler, stream, ops, dashboard):
+    for module in (quotes, securities, kline, signals, scheduler, stream, ops, asyncapi, dashboard):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -52,6 +52,11 @@ def _param_of(loc: Any) -> str:
     return ".".join(parts) or "body"
 
 
+def _msg(error: Any) -> str:
+    # pydantic prefixes the message of a validator's ValueError with "Value error, "
+    return str(error.get("msg", "")).removeprefix("Value error, ")
+
+
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return _json(exc.status, exc.body, exc.headers)
@@ -62,10 +67,10 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     errors = list(exc.errors())
     first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
     param = _param_of(first.get("loc", ()))
-    details = [{"param": _param_of(e.get("loc", ())), "message": str(e.get("msg", ""))} for e in errors]
+    details = [{"param": _param_of(e.get("loc", ())), "message": _msg(e)} for e in errors]
     body = ErrorBody(
         error="invalid_parameter",
-        message=f"{param}: {first.get('msg', 'invalid value')}",
+        message=f"{param}: {_msg(first) or 'invalid value'}",
         param=param,
         details=details,
     )

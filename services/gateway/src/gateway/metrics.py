@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.queries import stream_id_str
+from marketbus import wire
+from marketbus.clock import wall_ms
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
-    from marketbus.keys import Keys
+    from gateway.reads import BusStats
 
 STREAMING_PREFIX = "/api/stream/"
 
@@ -51,56 +50,29 @@ class Metrics:
             registry=r,
         )
 
-    async def render(self, redis: Redis, keys: Keys) -> bytes:
-        streams = {
-            "ticks": keys.ticks,
-            "bars": keys.bars,
-            "signals": keys.signals,
-            "commands": keys.commands,
-            "dlq": keys.dlq,
-        }
-        pipe = redis.pipeline(transaction=False)
-        for key in streams.values():
-            pipe.xlen(key)
-        pipe.hgetall(keys.metrics)
-        pipe.hgetall(keys.heartbeats)
-        *lengths, counters, beats = await pipe.execute()
-        for name, length in zip(streams, lengths, strict=True):
+    def render(self, stats: BusStats) -> bytes:
+        """The registry's text, with the bus gauges set from ``stats`` (see gateway.reads)."""
+        for name, length in stats.lengths.items():
             self.stream_length.labels(name).set(length)
-        for name, key in streams.items():
-            for group in await groups_of(redis, key):
+        for name, groups in stats.groups.items():
+            for group in groups:
                 gname = str(group.get("name", ""))
                 self.group_lag.labels(name, gname).set(_num(group.get("lag")))
                 self.group_pending.labels(name, gname).set(_num(group.get("pending")))
-        for field, value in counters.items():
-            self.counter.labels(stream_id_str(field)).set(_num(value))
-        now_ms = time.time() * 1000
-        for field, value in beats.items():
-            self.heartbeat_age.labels(stream_id_str(field)).set(max(0.0, (now_ms - _num(value)) / 1000))
+        for field, value in stats.counters.items():
+            self.counter.labels(field).set(_num(value))
+        now_ms = wall_ms()
+        for field, value in stats.heartbeats.items():
+            self.heartbeat_age.labels(field).set(max(0.0, (now_ms - _num(value)) / 1000))
         return generate_latest(self.registry)
 
 
 def _num(value: Any) -> float:
+    """A stored number (bytes, text or a number); 0 when there is none or it does not parse."""
     try:
-        return float(value.decode() if isinstance(value, bytes) else value)
-    except (TypeError, ValueError, AttributeError):
+        return float(wire.text(value) if isinstance(value, bytes) else value)
+    except (TypeError, ValueError):
         return 0.0
-
-
-async def groups_of(redis: Redis, stream: str) -> list[dict[str, Any]]:
-    """XINFO GROUPS as dicts with str keys and values ([] when the stream does not exist)."""
-    from redis.exceptions import ResponseError
-
-    try:
-        raw = await redis.xinfo_groups(stream)
-    except ResponseError:
-        return []
-    out = []
-    for g in raw:
-        out.append(
-            {stream_id_str(k): (stream_id_str(v) if isinstance(v, bytes) else v) for k, v in g.items()}
-        )
-    return out
 
 
 class MetricsMiddleware:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from marketbus.contracts import JobState, Period, Quote, Security, Signal, TaskType
+from marketbus.contracts import JobState, Period, Quote, Security, Signal, StrategyInfo, TaskType
 
 
 class ErrorBody(BaseModel):
@@ -48,16 +48,6 @@ class SignalList(BaseModel):
     next_cursor: str | None = Field(
         default=None, description="pass as `cursor` to get the next (older) page; null at the end"
     )
-
-
-class StrategyInfo(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    key: str
-    name: str
-    min_bars: int
-    params: dict[str, Any] = Field(default_factory=dict)
-    confidence: Any = Field(default=None, description="how the strategy scores its confidence")
 
 
 class StrategyList(BaseModel):

@@ -1,4 +1,4 @@
-"""Pure pieces of the read side: stream ids, signal filters, the buy view's order, search."""
+"""Pure pieces of the read side: stream ids, signal filters, the buy view's order, search, code lists."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from marketbus.securities import INDEX, is_st
 
 STREAM_ID_RE = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 ETF = "ETF"
+# one code of a list, in any case (ASCII digits: the schema's regex must mean the same in every engine)
+LIST_CODE = r"[0-9]{6}\.(?:[Ss][Hh]|[Ss][Zz]|[Bb][Jj])"
+LIST_CODE_LEN = 9
 
 
 def parse_stream_id(value: str) -> tuple[int, int]:
@@ -19,10 +22,6 @@ def parse_stream_id(value: str) -> tuple[int, int]:
         raise ValueError(f"{value!r} is not a stream id like 1700000000000-0")
     ms, _, seq = value.partition("-")
     return int(ms), int(seq or 0)
-
-
-def stream_id_str(raw: bytes | str) -> str:
-    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +86,28 @@ def search_securities(items: Iterable[Security], q: str, limit: int) -> list[Sec
     by_code.sort(key=lambda s: s.code)
     by_name.sort(key=lambda s: s.code)
     return (by_code + by_name)[:limit]
+
+
+def codes_pattern(max_codes: int) -> str:
+    """The regex of a list :func:`parse_codes` accepts: up to ``max_codes`` codes (duplicates
+    counted) separated by commas; or the empty list."""
+    return rf"^(?:{LIST_CODE}(?:,{LIST_CODE}){{0,{max_codes - 1}}})?$"
+
+
+def codes_max_length(max_codes: int) -> int:
+    """The longest text :func:`codes_pattern` matches."""
+    return max_codes * (LIST_CODE_LEN + 1) - 1
+
+
+def codes_problem(raw: str, max_codes: int) -> str:
+    """Why ``raw`` is not a list :func:`codes_pattern` matches, in words (naming the first bad code)."""
+    try:
+        parse_codes(raw, max_codes)
+    except ValueError as exc:
+        return str(exc)
+    if (count := raw.count(",") + 1) > max_codes:
+        return f"at most {max_codes} codes per request, got {count}"
+    return "not a list like 510300.SH,159915.SZ (codes separated by commas, and nothing else)"
 
 
 def parse_codes(raw: str, max_codes: int) -> list[str]:

@@ -4,6 +4,8 @@
   entry to each subscriber. A subscriber whose queue is full is marked ``overflowed``: it drains
   what it has, then its response ends and the browser reconnects with ``Last-Event-ID``, which
   resumes exactly after the last event it received. A slow client never holds the others back.
+- At shutdown :meth:`StreamHub.close` closes every subscriber at once: each open response ends
+  (cleanly, with its last chunk) instead of holding the server until its graceful timeout.
 - Quote events are coalesced per code: the hub remembers only the newest tick id of each code and,
   at ``rate`` per second, reads those codes' snapshots in one ``HMGET`` and offers them; each quote
   client keeps at most one pending event per code (``Coalescer``).
@@ -15,16 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import orjson
 from redis.asyncio import Redis
 
-from gateway.queries import parse_stream_id, stream_id_str
+from gateway.queries import parse_stream_id
 from marketbus import wire
 from marketbus.contracts import Signal
+from marketbus.tasks import cancel_and_wait
 
 log = logging.getLogger("gateway.sse")
 
@@ -66,23 +70,35 @@ def id_key(event_id: str) -> tuple[int, int]:
 
 @dataclass(eq=False)
 class QueueSubscriber(Generic[T]):
-    """A client of a hub: a bounded FIFO of (entry id, item)."""
+    """A client of a hub: a bounded FIFO of (entry id, item); ``wake`` is set while it holds
+    something to send, or once it has overflowed or been closed."""
 
     accept: Callable[[T], bool]
     maxsize: int = 1000
-    queue: asyncio.Queue[tuple[str, T]] = field(init=False)
+    items: deque[tuple[str, T]] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: bool = False
-
-    def __post_init__(self) -> None:
-        self.queue = asyncio.Queue(self.maxsize)
+    closed: bool = False
 
     def offer(self, event_id: str, item: T) -> None:
-        if self.overflowed or not self.accept(item):
+        if self.overflowed or self.closed or not self.accept(item):
             return
-        try:
-            self.queue.put_nowait((event_id, item))
-        except asyncio.QueueFull:
+        if len(self.items) >= self.maxsize:
             self.overflowed = True
+        else:
+            self.items.append((event_id, item))
+        self.wake.set()
+
+    def drain(self) -> list[tuple[str, T]]:
+        """Everything queued, oldest first; empties the queue."""
+        out = list(self.items)
+        self.items.clear()
+        self.wake.clear()
+        return out
+
+    def close(self) -> None:
+        self.closed = True
+        self.wake.set()
 
 
 class Coalescer(Generic[T]):
@@ -112,13 +128,25 @@ class Coalescer(Generic[T]):
 class QuoteSubscriber:
     codes: frozenset[str] | None
     pending: Coalescer[bytes] = field(default_factory=Coalescer)
+    closed: bool = False
 
     def offer(self, code: str, event_id: str, data: bytes) -> None:
-        if self.codes is None or code in self.codes:
+        if not self.closed and (self.codes is None or code in self.codes):
             self.pending.put(code, event_id, data)
 
+    def close(self) -> None:
+        self.closed = True
+        self.pending.wake.set()
 
-class StreamHub:
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Closable)
+
+
+class StreamHub(Generic[S]):
     """Reads one stream for every subscriber of this process. Idle while nobody listens."""
 
     def __init__(self, redis: Redis, stream: str, *, block_ms: int = 1000, count: int = 1000):
@@ -127,9 +155,10 @@ class StreamHub:
         self.block_ms = block_ms
         self.count = count
         self.position: str | None = None
-        self._subscribers = 0
+        self.subscribers: set[S] = set()
         self._wake = asyncio.Event()
         self._ready = asyncio.Event()
+        self._closed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     # lifecycle ------------------------------------------------------------------------------
@@ -137,33 +166,47 @@ class StreamHub:
         self._task = asyncio.create_task(self._run(), name=f"hub:{self.stream}")
 
     async def stop(self) -> None:
+        self.close()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
 
-    def _subscribed(self) -> None:
-        self._subscribers += 1
+    def close(self) -> None:
+        """Close every subscriber, and each later one as it subscribes: their responses end now
+        (the server is shutting down)."""
+        self._closed.set()
+        for sub in list(self.subscribers):
+            sub.close()
+
+    @contextlib.asynccontextmanager
+    async def _subscription(self, sub: S) -> AsyncIterator[S]:
+        if self._closed.is_set():
+            sub.close()
+        self.subscribers.add(sub)
         self._wake.set()
-
-    def _unsubscribed(self) -> None:
-        self._subscribers -= 1
+        try:
+            yield sub
+        finally:
+            self.subscribers.discard(sub)
 
     async def ready(self) -> None:
         """Wait (a few seconds at most) until the reader holds a position taken after the
-        current subscription, so a catch-up read and the live feed leave no gap."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), READY_WAIT_SECONDS)
+        current subscription, so a catch-up read and the live feed leave no gap; or until the
+        hub is closed."""
+        waits = [asyncio.ensure_future(self._ready.wait()), asyncio.ensure_future(self._closed.wait())]
+        try:
+            await asyncio.wait(waits, timeout=READY_WAIT_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await cancel_and_wait(waits)
 
     # the reader -----------------------------------------------------------------------------
     async def _tip(self) -> str:
         last = await self.redis.xrevrange(self.stream, count=1)
-        return stream_id_str(last[0][0]) if last else "0-0"
+        return wire.text(last[0][0]) if last else "0-0"
 
     async def _run(self) -> None:
         backoff = 0.1
         while True:
-            if self._subscribers <= 0:
+            if not self.subscribers:
                 self._ready.clear()
                 self.position = None
                 self._wake.clear()
@@ -179,7 +222,7 @@ class StreamHub:
                 backoff = 0.1
                 for _name, entries in cast("list[tuple[Any, list[Any]]]", reply or []):
                     for raw_id, fields in entries:
-                        self.position = stream_id_str(raw_id)
+                        self.position = wire.text(raw_id)
                         self.dispatch(self.position, fields)
                     await asyncio.sleep(0)
             except asyncio.CancelledError:
@@ -193,11 +236,7 @@ class StreamHub:
         raise NotImplementedError
 
 
-class SignalHub(StreamHub):
-    def __init__(self, redis: Redis, stream: str, **kwargs: Any) -> None:
-        super().__init__(redis, stream, **kwargs)
-        self.subscribers: set[QueueSubscriber[SignalItem]] = set()
-
+class SignalHub(StreamHub[QueueSubscriber[SignalItem]]):
     def dispatch(self, event_id: str, fields: dict[Any, Any]) -> None:
         item = decode_signal(event_id, fields)
         if item is None:
@@ -205,21 +244,13 @@ class SignalHub(StreamHub):
         for sub in list(self.subscribers):
             sub.offer(event_id, item)
 
-    @contextlib.asynccontextmanager
-    async def subscribe(
+    def subscribe(
         self, accept: Callable[[SignalItem], bool], maxsize: int = 1000
-    ) -> AsyncIterator[QueueSubscriber[SignalItem]]:
-        sub: QueueSubscriber[SignalItem] = QueueSubscriber(accept, maxsize)
-        self.subscribers.add(sub)
-        self._subscribed()
-        try:
-            yield sub
-        finally:
-            self.subscribers.discard(sub)
-            self._unsubscribed()
+    ) -> contextlib.AbstractAsyncContextManager[QueueSubscriber[SignalItem]]:
+        return self._subscription(QueueSubscriber(accept, maxsize))
 
 
-class QuoteHub(StreamHub):
+class QuoteHub(StreamHub[QuoteSubscriber]):
     """Reads the ticks stream; flushes the snapshots of the codes that moved ``rate`` times/s."""
 
     def __init__(self, redis: Redis, stream: str, snapshots: str, rate: float, **kw: Any) -> None:
@@ -227,7 +258,6 @@ class QuoteHub(StreamHub):
         self.snapshots = snapshots
         self.interval = 1.0 / rate
         self.dirty: dict[str, str] = {}
-        self.subscribers: set[QuoteSubscriber] = set()
         self._flusher: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -236,9 +266,7 @@ class QuoteHub(StreamHub):
 
     async def stop(self) -> None:
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            await cancel_and_wait([self._flusher])
         await super().stop()
 
     def dispatch(self, event_id: str, fields: dict[Any, Any]) -> None:
@@ -282,13 +310,7 @@ class QuoteHub(StreamHub):
             for sub in list(self.subscribers):
                 sub.offer(code, eid, data)
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, codes: frozenset[str] | None) -> AsyncIterator[QuoteSubscriber]:
-        sub = QuoteSubscriber(codes)
-        self.subscribers.add(sub)
-        self._subscribed()
-        try:
-            yield sub
-        finally:
-            self.subscribers.discard(sub)
-            self._unsubscribed()
+    def subscribe(
+        self, codes: frozenset[str] | None
+    ) -> contextlib.AbstractAsyncContextManager[QuoteSubscriber]:
+        return self._subscription(QuoteSubscriber(codes))

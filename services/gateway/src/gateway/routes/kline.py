@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from gateway import reads
-from gateway.deps import CtxDep
+from gateway.deps import KeysDep, RedisDep, TrendDep
 from gateway.errors import not_found, responses
 from gateway.models import KlineBar, KlineList
 from gateway.routes.params import CodePath
@@ -19,12 +19,14 @@ router = APIRouter(tags=["kline"])
 @router.get("/api/kline/{code}", response_model=KlineList, responses=responses(404, 422, 503))
 async def kline(
     code: CodePath,
-    ctx: CtxDep,
+    trend: TrendDep,
+    redis: RedisDep,
+    keys: KeysDep,
     period: Annotated[Period, Query(description="bar period")] = "1d",
     limit: Annotated[int, Query(ge=1, le=1000, description="bars, newest kept")] = 250,
 ) -> KlineList:
-    rows = await ctx.trend.tail(code, period, limit)
-    if len(rows) == 0 and not await reads.code_known(ctx.redis, ctx.keys, code):
+    rows = await trend.tail(code, period, limit)
+    if len(rows) == 0 and not await reads.code_known(redis, keys, code):
         raise not_found(f"unknown code {code}")
     items = [
         KlineBar(

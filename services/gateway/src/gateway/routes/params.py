@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Query
+from pydantic import ValidationError, ValidatorFunctionWrapHandler, WrapValidator
 
-from marketbus.contracts import CODE_RE
+from gateway.queries import codes_max_length, codes_pattern, codes_problem
 
-CODE_PATTERN = CODE_RE.pattern
+# marketbus.contracts.CODE_RE with ASCII digits: `\d` means any Unicode digit to Python's and
+# pydantic's regex engines but only 0-9 to a JSON Schema (ECMA) one, and a parameter must mean the
+# same to the server and to a client reading the OpenAPI document
+CODE_PATTERN = r"^[0-9]{6}\.(SH|SZ|BJ)$"
 MAX_CODES = 500
 
 CodePath = Annotated[
@@ -23,19 +27,33 @@ CodeQuery = Annotated[
     str | None,
     Query(pattern=CODE_PATTERN, description="only this code", examples=["510300.SH"]),
 ]
+
+
+def _explain_codes(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """The declared pattern decides; a list it refuses gets a message naming what is wrong."""
+    try:
+        return handler(value)
+    except ValidationError:
+        if not isinstance(value, str):
+            raise
+        raise ValueError(codes_problem(value, MAX_CODES)) from None
+
+
 CodesQuery = Annotated[
     str | None,
     Query(
-        max_length=5500,
-        pattern=r"^[0-9A-Za-z., ]*$",
-        description=f"comma-separated codes (at most {MAX_CODES})",
+        max_length=codes_max_length(MAX_CODES),
+        pattern=codes_pattern(MAX_CODES),
+        description=f"codes separated by commas (no spaces), at most {MAX_CODES}, in any case; "
+        "empty: no code",
         examples=["510300.SH,159915.SZ"],
     ),
+    WrapValidator(_explain_codes),
 ]
 StreamIdQuery = Annotated[
     str | None,
     Query(
-        pattern=r"^\d{1,20}(-\d{1,20})?$",
+        pattern=r"^[0-9]{1,20}(-[0-9]{1,20})?$",
         description="stream entry id to continue after (from next_cursor)",
     ),
 ]

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from gateway import reads
-from gateway.deps import CtxDep
-from gateway.errors import invalid, not_found, responses
+from gateway.deps import KeysDep, RedisDep, SnapshotsDep
+from gateway.errors import not_found, responses
 from gateway.models import QuoteList
 from gateway.queries import ETF, parse_codes
 from gateway.routes.params import MAX_CODES, CodePath, CodesQuery
@@ -17,23 +17,20 @@ router = APIRouter(tags=["quotes"])
 
 
 @router.get("/api/etf/quotes", response_model=QuoteList, responses=responses(503))
-async def etf_quotes(ctx: CtxDep) -> QuoteList:
+async def etf_quotes(redis: RedisDep, keys: KeysDep) -> QuoteList:
     """Every ETF's latest quote, ordered by code."""
-    quotes = await reads.all_quotes(ctx.redis, ctx.keys)
+    quotes = await reads.all_quotes(redis, keys)
     return QuoteList(items=[q for q in quotes if q.market == ETF])
 
 
 @router.get("/api/stocks/quotes", response_model=QuoteList, responses=responses(422, 503))
-async def stock_quotes(ctx: CtxDep, codes: CodesQuery = None) -> QuoteList:
+async def stock_quotes(redis: RedisDep, keys: KeysDep, codes: CodesQuery = None) -> QuoteList:
     """The quotes of the given codes (any market); without `codes`, every stock (not ETFs)."""
     if codes is None:
-        quotes = await reads.all_quotes(ctx.redis, ctx.keys)
+        quotes = await reads.all_quotes(redis, keys)
         return QuoteList(items=[q for q in quotes if q.market != ETF])
-    try:
-        wanted = parse_codes(codes, MAX_CODES)
-    except ValueError as exc:
-        raise invalid("codes", str(exc)) from None
-    found = await reads.quotes_of(ctx.redis, ctx.keys, wanted)
+    wanted = parse_codes(codes, MAX_CODES)  # cannot fail: `codes` matched its declared pattern
+    found = await reads.quotes_of(redis, keys, wanted)
     have = {q.code for q in found}
     return QuoteList(items=found, missing=[c for c in wanted if c not in have])
 
@@ -43,9 +40,9 @@ async def stock_quotes(ctx: CtxDep, codes: CodesQuery = None) -> QuoteList:
     response_model=Quote,
     responses=responses(404, 422, 503),
 )
-async def quote(code: CodePath, ctx: CtxDep) -> Response:
+async def quote(code: CodePath, snapshots: SnapshotsDep) -> Response:
     """The latest quote of one code (404 when the code has no quote)."""
-    raw = await ctx.snapshot_loader.get(code)
+    raw = await snapshots.get(code)
     if raw is None:
         raise not_found(f"no quote for {code}: unknown code, or no tick yet")
     return Response(content=raw, media_type="application/json")

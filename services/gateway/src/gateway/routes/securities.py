@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from gateway import reads
-from gateway.deps import CtxDep
+from gateway.deps import KeysDep, RedisDep
 from gateway.errors import responses
 from gateway.models import SecurityList
 from gateway.queries import search_securities
@@ -17,13 +17,14 @@ router = APIRouter(tags=["securities"])
 
 @router.get("/api/stocks/codes", response_model=SecurityList, responses=responses(422, 503))
 async def codes(
-    ctx: CtxDep,
+    redis: RedisDep,
+    keys: KeysDep,
     market: Annotated[
         str | None, Query(max_length=32, description="only this market (ETF, 创业板, …)")
     ] = None,
 ) -> SecurityList:
     """Every known security with its name and market, ordered by code."""
-    items = await reads.universe(ctx.redis, ctx.keys)
+    items = await reads.universe(redis, keys)
     if market is not None:
         items = [s for s in items if s.market == market]
     return SecurityList(items=items)
@@ -31,7 +32,8 @@ async def codes(
 
 @router.get("/api/stocks/search", response_model=SecurityList, responses=responses(422, 503))
 async def search(
-    ctx: CtxDep,
+    redis: RedisDep,
+    keys: KeysDep,
     q: Annotated[
         str,
         Query(
@@ -43,5 +45,5 @@ async def search(
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> SecurityList:
     """Code prefix matches first, then name matches."""
-    items = await reads.universe(ctx.redis, ctx.keys)
+    items = await reads.universe(redis, keys)
     return SecurityList(items=search_securities(items, q, limit))

@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from gateway import reads
-from gateway.deps import CtxDep
+from gateway.deps import KeysDep, RedisDep
 from gateway.errors import not_found, responses
-from gateway.models import SignalList, StrategyInfo, StrategyList
+from gateway.models import SignalList, StrategyList
 from gateway.queries import SignalFilter, buy_view, latest_view
 from gateway.routes.params import CodePath, CodeQuery, StreamIdQuery
 from marketbus.contracts import Period, Side
@@ -42,7 +42,8 @@ StatusQuery = Annotated[
 
 @router.get("/api/signals", response_model=SignalList, responses=responses(422, 503))
 async def signals(
-    ctx: CtxDep,
+    redis: RedisDep,
+    keys: KeysDep,
     strategy: StrategyQuery = None,
     side: SideQuery = None,
     code: CodeQuery = None,
@@ -59,13 +60,14 @@ async def signals(
     """Signals newest first (withdrawals of provisional signals included: `status` tells them).
     Page with `cursor` = the previous answer's `next_cursor`."""
     flt = SignalFilter(strategy, side, code, market, period, since, provisional, status)
-    items, nxt = await reads.signals_page(ctx.redis, ctx.keys, flt, limit, cursor)
+    items, nxt = await reads.signals_page(redis, keys, flt, limit, cursor)
     return SignalList(items=items, next_cursor=nxt)
 
 
 @router.get("/api/signals/latest", response_model=SignalList, responses=responses(422, 503))
 async def latest_signals(
-    ctx: CtxDep,
+    redis: RedisDep,
+    keys: KeysDep,
     strategy: StrategyQuery = None,
     side: SideQuery = None,
     code: CodeQuery = None,
@@ -77,14 +79,15 @@ async def latest_signals(
 ) -> SignalList:
     """The latest signal per code, strategy and period (a provisional one until its bar closes,
     then the closed bar's signal, or the withdrawal), newest bar first."""
-    latest = await reads.latest_signals(ctx.redis, ctx.keys)
+    latest = await reads.latest_signals(redis, keys)
     flt = SignalFilter(strategy, side, code, market, period, None, provisional, status)
     return SignalList(items=latest_view(s for s in latest if flt.matches(s))[:limit])
 
 
 @router.get("/api/signals/buy", response_model=SignalList, responses=responses(422, 503))
 async def buy_signals(
-    ctx: CtxDep,
+    redis: RedisDep,
+    keys: KeysDep,
     strategy: StrategyQuery = None,
     period: PeriodQuery = None,
     provisional: ProvisionalQuery = None,
@@ -97,7 +100,7 @@ async def buy_signals(
     signals left out (provisional ones kept, marked; `provisional=false` leaves them out), indices
     left out unless `include_indices=true`, stocks before ETFs, then by confidence (highest first),
     then time (newest first)."""
-    latest = await reads.latest_signals(ctx.redis, ctx.keys)
+    latest = await reads.latest_signals(redis, keys)
     flt = SignalFilter(strategy=strategy, period=period, provisional=provisional)
     return SignalList(items=buy_view((s for s in latest if flt.matches(s)), include_indices)[:limit])
 
@@ -105,7 +108,8 @@ async def buy_signals(
 @router.get("/api/signals/{code}", response_model=SignalList, responses=responses(404, 422, 503))
 async def signals_of(
     code: CodePath,
-    ctx: CtxDep,
+    redis: RedisDep,
+    keys: KeysDep,
     strategy: StrategyQuery = None,
     side: SideQuery = None,
     provisional: ProvisionalQuery = None,
@@ -115,21 +119,13 @@ async def signals_of(
 ) -> SignalList:
     """The signals of one code, newest first (404 for a code nobody knows)."""
     flt = SignalFilter(strategy=strategy, side=side, code=code, provisional=provisional, status=status)
-    items, nxt = await reads.signals_page(ctx.redis, ctx.keys, flt, limit, cursor)
-    if not items and not await reads.code_known(ctx.redis, ctx.keys, code):
+    items, nxt = await reads.signals_page(redis, keys, flt, limit, cursor)
+    if not items and not await reads.code_known(redis, keys, code):
         raise not_found(f"unknown code {code}")
     return SignalList(items=items, next_cursor=nxt)
 
 
 @router.get("/api/strategies", response_model=StrategyList, responses=responses(503))
-async def strategies(ctx: CtxDep) -> StrategyList:
+async def strategies(redis: RedisDep, keys: KeysDep) -> StrategyList:
     """The strategies the signals service runs, with their parameters."""
-    raw = await ctx.redis.hvals(ctx.keys.strategies)
-    items = []
-    for value in raw:
-        try:
-            items.append(StrategyInfo.model_validate_json(value))
-        except ValueError:
-            continue
-    items.sort(key=lambda s: s.key)
-    return StrategyList(items=items)
+    return StrategyList(items=await reads.strategies(redis, keys))
