@@ -36,6 +36,7 @@ from marketbus.contracts import Bar, Tick
 from marketbus.feeds import POLL_FEEDS
 from marketbus.keys import Keys
 from marketbus.settings import Settings
+from marketbus.streams import BARS, TICKS, Publisher
 from marketbus.trend import TrendStore
 from quotes import daystate
 from quotes.aggregate import BarAggregator
@@ -109,6 +110,8 @@ class QuotesService:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
         self.store = TrendStore(client, self.keys, settings.trend_max_bars)
+        self.tick_publisher = Publisher.of(TICKS, self.keys, settings)
+        self.bar_publisher = Publisher.of(BARS, self.keys, settings)
         self.feed = feed
         self.listings = {item.code: item for item in listings}
         self.aggregator = BarAggregator()
@@ -191,14 +194,14 @@ class QuotesService:
         # matches the ticks and bars written with it
         pipe = self.client.pipeline(transaction=True)
         for fields in plan.ticks:
-            pipe.xadd(k.ticks, fields, maxlen=s.ticks_maxlen, approximate=True)  # type: ignore[arg-type]
+            self.tick_publisher.add_encoded(pipe, fields)
         for entry in plan.rejects:
             pipe.xadd(k.dlq, entry, maxlen=s.dlq_maxlen, approximate=True)  # type: ignore[arg-type]
         if plan.snapshots:
             pipe.hset(k.snapshots, mapping=plan.snapshots)  # type: ignore[arg-type]
         for bar in plan.bars:
             await self.store.append_in(pipe, bar)  # queued before the bar is published
-            pipe.xadd(k.bars, wire.encode(bar), maxlen=s.bars_maxlen, approximate=True)
+            self.bar_publisher.add(pipe, bar)
         for bar in plan.unfinished:
             await self.store.append_in(pipe, bar)
         if plan.daystate:
