@@ -183,3 +183,13 @@ def test_rate_limiter_forgets_clients_beyond_its_cap() -> None:
     for i in range(20):
         assert rl.check(f"c{i}") == 0.0
     assert len(rl._buckets) <= 4
+
+
+def test_a_stream_id_part_above_2_to_the_64_is_refused() -> None:
+    """Redis refuses such an id with an error; the gateway refuses it first, as a bad parameter."""
+    from gateway.queries import STREAM_ID_MAX, parse_stream_id
+
+    parse_stream_id(f"{STREAM_ID_MAX}-{STREAM_ID_MAX}")
+    for bad in (f"{STREAM_ID_MAX + 1}-0", f"5-{STREAM_ID_MAX + 1}"):
+        with pytest.raises(ValueError):
+            parse_stream_id(bad)

@@ -10,6 +10,7 @@ from marketbus.contracts import CODE_RE, Security, Signal
 from marketbus.securities import INDEX, is_st
 
 STREAM_ID_RE = re.compile(r"^\d{1,20}(-\d{1,20})?$")
+STREAM_ID_MAX = 2**64 - 1  # each part of a stream id is an unsigned 64-bit integer
 ETF = "ETF"
 # one code of a list, in any case (ASCII digits: the schema's regex must mean the same in every engine)
 LIST_CODE = r"[0-9]{6}\.(?:[Ss][Hh]|[Ss][Zz]|[Bb][Jj])"
@@ -21,7 +22,10 @@ def parse_stream_id(value: str) -> tuple[int, int]:
     if not STREAM_ID_RE.match(value):
         raise ValueError(f"{value!r} is not a stream id like 1700000000000-0")
     ms, _, seq = value.partition("-")
-    return int(ms), int(seq or 0)
+    parts = int(ms), int(seq or 0)
+    if max(parts) > STREAM_ID_MAX:
+        raise ValueError(f"{value!r} is beyond the largest stream id {STREAM_ID_MAX}-{STREAM_ID_MAX}")
+    return parts
 
 
 @dataclass(frozen=True, slots=True)

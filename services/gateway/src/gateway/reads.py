@@ -13,7 +13,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import ResponseError
 
-from gateway.queries import SignalFilter
+from gateway.queries import SignalFilter, parse_stream_id
 from gateway.sse import SignalItem, decode_signal
 from marketbus import calendar, jobs, streams, wire
 from marketbus.contracts import JobStatus, Quote, SchedulerState, Security, Signal, StrategyInfo
@@ -112,6 +112,8 @@ async def signals_page(
     max_scan: int = 100_000,
 ) -> tuple[list[Signal], str | None]:
     """Newest first, from the signals stream. Returns (items, cursor of the next page or None)."""
+    if cursor is not None and parse_stream_id(cursor) == (0, 0):
+        return [], None  # nothing comes before the first id (and Redis refuses the range "(0-0")
     hi = f"({cursor}" if cursor else "+"
     lo = f"{flt.since}-0" if flt.since is not None else "-"
     items: list[Signal] = []

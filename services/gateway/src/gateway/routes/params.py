@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import ValidationError, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import AfterValidator, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
 
-from gateway.queries import codes_max_length, codes_pattern, codes_problem
+from gateway.queries import codes_max_length, codes_pattern, codes_problem, parse_stream_id
 
 # marketbus.contracts.CODE_RE with ASCII digits: `\d` means any Unicode digit to Python's and
 # pydantic's regex engines but only 0-9 to a JSON Schema (ECMA) one, and a parameter must mean the
@@ -50,8 +50,16 @@ CodesQuery = Annotated[
     ),
     WrapValidator(_explain_codes),
 ]
+
+
+def _stream_id(value: str) -> str:
+    """A cursor the server can read: each part at most 2**64 - 1 (else a 422, not a Redis error)."""
+    parse_stream_id(value)
+    return value
+
+
 StreamIdQuery = Annotated[
-    str | None,
+    Annotated[str, AfterValidator(_stream_id)] | None,
     Query(
         pattern=r"^[0-9]{1,20}(-[0-9]{1,20})?$",
         description="stream entry id to continue after (from next_cursor)",
