@@ -154,6 +154,9 @@ async def test_a_server_restarted_empty_gets_its_groups_back_and_signals_go_on(
             return await ready(s["base"]) == 200
 
         await wait_for(ready_ok, 30, "/readyz 200 after the restart")
+        # what the services publish once at start comes back too: the gateway serves both
+        await wait_for(lambda: client.hlen(keys.universe), 30, "the universe published again")
+        await wait_for(lambda: client.hlen(keys.strategies), 30, "the strategies described again")
         bars = golden_cross_bars(UNQUOTED)
         await publish_bars(client, keys, bars)
         expected = await expected_signal_ids(client, keys, bars[-1:])

@@ -404,6 +404,8 @@ class Runtime:
 
     # ------------------------------------------------------------------ groups, broker, stop
     async def _ensure_groups(self) -> None:
+        # FastStream's subscriber start creates a missing group at "$" (the entries already in the
+        # stream skipped); the runtime starts a subscriber only after creating its group from "0"
         for c in self.consumptions:
             if await ensure_group(self.client, c.key, c.name):
                 log.warning("consumer group %s on %s created", c.name, c.key)

@@ -274,6 +274,18 @@ def test_health_ready_metrics(api: httpx.Client) -> None:
     assert "gateway_http_request_duration_seconds_bucket" in text
 
 
+def test_a_server_error_reply_is_a_500_not_an_outage(
+    api: httpx.Client, gateway: Gateway, sync_redis: redis.Redis
+) -> None:
+    # the server answers, with an error (a wrong type under the key): a defect to report, not
+    # "retry shortly"
+    sync_redis.hset(gateway.keys.trend("600519.SH", "5m"), "not", "a series")
+    r = api.get("/api/kline/600519.SH", params={"period": "5m"})
+    assert r.status_code == 500 and r.json()["error"] == "internal_error"
+    assert "Retry-After" not in r.headers
+    assert api.get("/api/kline/600519.SH", params={"period": "1d"}).status_code == 200
+
+
 def test_errors_are_json(api: httpx.Client) -> None:
     r = api.get("/api/no/such/route")
     assert r.status_code == 404 and r.json()["error"] == "not_found"

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
+from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.models import ErrorBody
@@ -97,8 +97,12 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return _json(exc.status_code, ErrorBody(error=error, message=message), headers)
 
 
-async def _redis_error(_: Request, exc: Exception) -> JSONResponse:
-    log.warning("redis error: %s", exc)
+async def _redis_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, ResponseError) and not isinstance(exc, ReadOnlyError):
+        # the server answered, with an error: a defect (a wrong type under a key, a bad script),
+        # not an outage, so no "retry shortly"
+        return await _unexpected(request, exc)
+    log.warning("redis unavailable: %s", exc)
     body = ErrorBody(
         error="store_unavailable",
         message="the data store (Redis) cannot be reached right now; retry shortly",

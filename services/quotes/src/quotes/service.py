@@ -42,7 +42,7 @@ from quotes import daystate
 from quotes.aggregate import BarAggregator
 from quotes.feeds.base import Feed
 from quotes.feeds.poll import PollFeed
-from quotes.universe import Listing
+from quotes.universe import Listing, publish
 from quotes.validate import quote_json, reject_reason, tick_json
 
 if TYPE_CHECKING:
@@ -274,7 +274,12 @@ class QuotesService:
         report = getattr(self.feed, "last_report", None)
         if report is not None:
             pipe.set(self.keys.poll_stats, report.to_json())
-        await pipe.execute()
+        pipe.exists(self.keys.universe)
+        *_, universe_kept = await pipe.execute()
+        if not universe_kept and self.listings:
+            # a server restarted empty: the universe the gateway and the scan read comes back
+            log.warning("the universe was gone (a server restarted empty?); publishing it again")
+            await publish(self.client, self.keys, list(self.listings.values()))
 
     # --- loops --------------------------------------------------------------------------------
 

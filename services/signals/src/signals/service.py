@@ -28,6 +28,7 @@ from signals.strategies import build_strategies
 
 log = logging.getLogger("signals")
 
+DESCRIBE_EVERY_S = 2.0  # how soon the strategy descriptions return after a server restarted empty
 MIN_FIRE_GAP_S = 1.0  # wall seconds between two scheduled scans, whatever the market clock's speed
 
 
@@ -50,6 +51,7 @@ class SignalsService:
         rt.consume(COMMAND_JOBS, self._on_commands, batch=100, on_dead_letter=self._fail_jobs)
         rt.stats(self._stats)
         rt.background(self._keep_calendar, "calendar")
+        rt.every(DESCRIBE_EVERY_S, self._describe_strategies_if_gone, "strategies")
         if settings.auto_calculate_signals:
             rt.background(self._schedule_loop, "schedule")
         rt.on_stop(self._stop)
@@ -78,8 +80,7 @@ class SignalsService:
         )
         self.commands_handler = CommandHandler(keys, store, self.scanner)
         self.commands = Publisher.of(COMMANDS, keys, s, client)
-        descriptions = {st.key: st.describe().model_dump_json() for st in self.strategies}
-        await client.hset(keys.strategies, mapping=descriptions)
+        await self._describe_strategies()
         gc.freeze()  # start-up objects (strategies, schemas, calendar) out of every GC pass
         log.info(
             "signals worker %s: %d strategies, schedule %r (auto=%s)",
@@ -88,6 +89,16 @@ class SignalsService:
             self.schedule.text,
             s.auto_calculate_signals,
         )
+
+    async def _describe_strategies(self) -> None:
+        descriptions = {st.key: st.describe().model_dump_json() for st in self.strategies}
+        await self.client.hset(self.keys.strategies, mapping=descriptions)
+
+    async def _describe_strategies_if_gone(self) -> None:
+        """A server restarted empty lost the descriptions the gateway serves: write them again."""
+        if not await self.client.exists(self.keys.strategies):
+            log.warning("the strategy descriptions were gone (a server restarted empty?); writing them again")
+            await self._describe_strategies()
 
     async def _on_bars(self, bars: list[Bar]) -> None:
         await self.processor.handle(bars)
