@@ -15,7 +15,21 @@ from gateway import errors
 from gateway.batching import HashFieldLoader
 from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.ratelimit import RateLimiter
-from gateway.routes import asyncapi, dashboard, kline, ops, quotes, scheduler, securities, signals, stream
+from gateway.routes import (
+    asyncapi,
+    chart,
+    dashboard,
+    kline,
+    oldapp,
+    oldapp_ws,
+    ops,
+    quotes,
+    scheduler,
+    scorecard,
+    securities,
+    signals,
+    stream,
+)
 from gateway.sse import QuoteHub, SignalHub
 from marketbus import streams
 from marketbus.keys import Keys
@@ -118,7 +132,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics = Metrics()
     app.state.limiter = RateLimiter(settings.trigger_rate_per_minute, 60.0, burst=TRIGGER_BURST)
     errors.install(app)
-    for module in (quotes, securities, kline, signals, scheduler, stream, ops, asyncapi, dashboard):
+    for module in (
+        *(quotes, securities, kline, signals, scheduler, stream, ops, asyncapi, dashboard),
+        *(oldapp, oldapp_ws, chart, scorecard),
+    ):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

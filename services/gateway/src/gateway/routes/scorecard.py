@@ -1,0 +1,7 @@
+"""Scorecard."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["scorecard"])
