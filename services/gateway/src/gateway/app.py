@@ -21,6 +21,7 @@ from gateway.routes import (
     dashboard,
     kline,
     oldapp,
+    oldapp_eval,
     oldapp_ws,
     ops,
     quotes,
@@ -134,7 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     for module in (
         *(quotes, securities, kline, signals, scheduler, stream, ops, asyncapi, dashboard),
-        *(oldapp, oldapp_ws, chart, scorecard),
+        *(oldapp, oldapp_eval, oldapp_ws, chart, scorecard),
     ):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware)
