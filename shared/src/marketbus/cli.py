@@ -1,11 +1,12 @@
 """The ``marketbus`` command: run the stack, look at it, operate on it.
 
-- ``marketbus up``: server (embedded unless MARKETBUS_REDIS_URL), quotes, signals, gateway.
+- ``marketbus up``: server (embedded unless MARKETBUS_REDIS_URL), quotes, signals, scorecard, gateway.
 - ``marketbus status``: streams, consumer groups, counters, heartbeats.
 - ``marketbus dlq list`` / ``marketbus dlq replay ID``.
 - ``marketbus import-history FILE``: daily bars from a Tushare CSV (runs the quotes importer).
 - ``marketbus scan``: ask the signals service for a full-market scan and follow its job.
 - ``marketbus asyncapi``: print the AsyncAPI document of the bus.
+- ``marketbus backfill``: run every strategy over the stored history again (for the scorecard).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from marketbus import calendar, jobs
 from marketbus.clock import wall_ms
 from marketbus.contracts import PERIODS
 from marketbus.feeds import FEED_NAMES
-from marketbus.keys import COMMANDS_GROUP, SIGNALS_GROUP, Keys
+from marketbus.keys import COMMANDS_GROUP, SCORECARD_GROUP, SIGNALS_GROUP, Keys
 from marketbus.redis import redact
 from marketbus.server import EmbeddedServer, port_in_use
 from marketbus.settings import Settings, load_settings
@@ -109,7 +110,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    names = ["quotes"] + [f"signals-{i + 1}" for i in range(args.signals_workers)] + ["gateway"]
+    names = ["quotes"] + [f"signals-{i + 1}" for i in range(args.signals_workers)] + ["scorecard", "gateway"]
     specs: list[ChildSpec] = []
     for name in names:
         module = name.split("-")[0]
@@ -174,6 +175,9 @@ def cmd_status(_args: argparse.Namespace) -> int:
         (keys.signals, None),
         (keys.commands, COMMANDS_GROUP),
         (keys.dlq, None),
+        (keys.signals, SCORECARD_GROUP),
+        (keys.signals_history, SCORECARD_GROUP),
+        (keys.bars, SCORECARD_GROUP),
     ):
         length = r.xlen(stream) if r.exists(stream) else 0
         info: dict[str, Any] = {}
@@ -321,6 +325,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
     raise UsageError(f"job {cmd.id} did not finish within {args.timeout} s (is a signals worker up?)")
 
 
+def cmd_backfill(_args: argparse.Namespace) -> int:
+    """Forget the history runs: the signals service runs every strategy over the stored history
+    again within seconds (the scorecard scores each signal once, so nothing is counted twice)."""
+    settings = load_settings()
+    keys = Keys(settings.key_prefix)
+    gone = _client(settings).delete(*(keys.backfill_done(p) for p in PERIODS))
+    console.print(f"forgot the history runs of {gone} period(s); the signals service runs them again")
+    return 0
+
+
 def cmd_asyncapi(args: argparse.Namespace) -> int:
     """Print the AsyncAPI document of the bus (no server needed)."""
     from marketbus.asyncapi import document
@@ -368,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.set_defaults(fn=cmd_scan)
     api = sub.add_parser("asyncapi", help="print the AsyncAPI document: every stream and its message schema")
     api.set_defaults(fn=cmd_asyncapi)
+    back = sub.add_parser("backfill", help="run every strategy over the stored history again (scorecard)")
+    back.set_defaults(fn=cmd_backfill)
     return parser
 
 

@@ -12,10 +12,13 @@ Unset, the market clock is the wall clock.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import orjson
 
 from marketbus.sessions import to_ms
 
@@ -73,3 +76,37 @@ def parse_clock(spec: str | None) -> MarketClock:
     if speed <= 0:
         raise ValueError(f"market clock {spec!r}: the speed must be positive")
     return MarketClock(to_ms(at), round(float(match["epoch"]) * 1000), speed)
+
+
+# --- the clock the quotes service publishes --------------------------------------------------
+# ``Keys.market_clock`` holds JSON ``{"ts": market epoch ms up to which every tick was handed over,
+# "wall": wall epoch ms when written}`` (optionally ``"speed"``, market ms per wall ms), written
+# every second. Every reader (the signals service, the gateway's pushes) extrapolates it by the wall
+# time since it was written, for at most ``MAX_STALE_MS``, and falls back to its configured clock.
+
+MAX_STALE_MS = 5_000
+
+
+def published_now(raw: bytes | str | None, wall_now: int, max_stale_ms: int = MAX_STALE_MS) -> int | None:
+    """Market now from a published clock value, or None when it is absent, unreadable or older than
+    ``max_stale_ms`` of wall time (or written in the future by more than that: a skewed host)."""
+    if not raw:
+        return None
+    try:
+        data = orjson.loads(raw)
+        ts, wall = int(data["ts"]), int(data["wall"])
+        speed = float(data.get("speed", 1.0))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+    if not math.isfinite(speed) or speed <= 0:
+        speed = 1.0
+    elapsed = wall_now - wall
+    if abs(elapsed) > max_stale_ms:
+        return None
+    return ts + int(max(0, elapsed) * speed)
+
+
+def market_now(raw: bytes | str | None, wall_now: int, fallback: MarketClock) -> int:
+    """The published market clock if it is fresh, else the fallback clock."""
+    now = published_now(raw, wall_now)
+    return fallback.now_ms() if now is None else now

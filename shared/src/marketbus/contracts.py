@@ -35,7 +35,7 @@ def _finite(value: float) -> float:
 Code = Annotated[str, AfterValidator(_check_code)]
 Finite = Annotated[float, AfterValidator(_finite)]
 EpochMs = Annotated[int, Field(ge=0, description="epoch milliseconds, UTC")]
-Period = Literal["1m", "5m", "1d"]
+Period = Literal["1m", "5m", "15m", "30m", "60m", "1d", "1w", "1M"]
 PERIODS: tuple[Period, ...] = get_args(Period)  # the k-line periods, finest first
 Side = Literal["BUY", "SELL"]
 
@@ -61,7 +61,8 @@ class Tick(_Message):
 
 
 class Bar(_Message):
-    """A closed k-line bar. ``ts`` is the bar's start (for 1d: 00:00 Asia/Shanghai of the day)."""
+    """A closed k-line bar. ``ts`` is the bar's start (for 1d: 00:00 Asia/Shanghai of the day; for
+    1w and 1M: 00:00 of the first trading day of the calendar week or month)."""
 
     schema_version: Literal[1] = 1
     code: Code
@@ -250,3 +251,219 @@ WIRE_MODELS: dict[str, type[BaseModel]] = {
 def json_schemas() -> dict[str, dict[str, object]]:
     """The published JSON Schema of every wire message (shared/schemas/<Name>.schema.json)."""
     return {name: model.model_json_schema() for name, model in WIRE_MODELS.items()}
+
+
+# queries: questions for the signals service, answered on a reply key (see marketbus.queries) -----
+class EvaluateItem(_Message):
+    """One (code, strategy) to evaluate on the code's last closed bar."""
+
+    code: Code
+    strategy: str = Field(min_length=1, max_length=64, description="strategy key, e.g. ma_cross")
+
+
+class EvaluateArgs(_Message):
+    """Evaluate strategies on the last closed bar of codes (the old app's batch-check)."""
+
+    kind: Literal["evaluate"] = "evaluate"
+    period: Period = "1d"
+    items: list[EvaluateItem] = Field(min_length=1, max_length=500)
+
+
+class IndexAnalysisArgs(_Message):
+    """Analyse an index (or any code) from its closed daily bars (the old app's index screen)."""
+
+    kind: Literal["index_analysis"] = "index_analysis"
+    code: Code
+    days: int = Field(default=180, ge=30, le=1000, description="daily bars of the analysed period")
+
+
+QueryArguments = Annotated[EvaluateArgs | IndexAnalysisArgs, Field(discriminator="kind")]
+QueryKind = Literal["evaluate", "index_analysis"]
+
+
+class Query(_Message):
+    """A question for the signals service. A worker answers it once on ``reply_key`` (a list the
+    asker pops), unless ``deadline_ts`` has passed: then nobody waits for it and it is skipped."""
+
+    schema_version: Literal[1] = 1
+    id: str = Field(min_length=1, max_length=64)
+    arguments: QueryArguments
+    reply_key: str = Field(description="list key the answer (a QueryReply) is pushed to")
+    issued_ts: EpochMs
+    deadline_ts: EpochMs = Field(description="epoch ms after which the asker no longer waits")
+
+    @property
+    def kind(self) -> QueryKind:
+        return self.arguments.kind
+
+
+# the history run and the scorecard ----------------------------------------------------------------
+class SignalBatch(_Message):
+    """Closed-bar signals of one code and period found by the signals service's history run (every
+    strategy at every stored bar), on the ``signals_history`` stream: one entry per code and period,
+    column by column (the i-th signal is the i-th item of every list), so a whole market's history
+    is written in seconds. :meth:`signals` gives them as :class:`Signal` messages, each exactly
+    what the streaming path gives for that bar (the id is derived, as always, from code, strategy,
+    period and bar time)."""
+
+    schema_version: Literal[1] = 1
+    code: Code
+    name: str
+    market: str
+    period: Period
+    created_ts: EpochMs
+    strategy_names: dict[str, str] = Field(description="strategy key -> its name")
+    strategy: list[str] = Field(description="oldest bar first")
+    side: list[Side]
+    bar_ts: list[EpochMs]
+    price: list[Finite]
+    confidence: list[Annotated[float, Field(ge=0.0, le=1.0)]]
+    volume_ratio: list[float | None]
+    change_percent: list[float | None]
+    stop_loss: list[float | None]
+    take_profit: list[float | None]
+    # the last column: its check sees every other one (pydantic validates fields in order)
+    reason: Annotated[list[str], AfterValidator(lambda v, info: _same_lengths(v, info.data))]
+
+    def __len__(self) -> int:
+        return len(self.strategy)
+
+    def signals(self) -> list[Signal]:
+        out = []
+        for i, key in enumerate(self.strategy):
+            bar_ts = self.bar_ts[i]
+            out.append(
+                Signal(
+                    id=signal_id(self.code, key, self.period, bar_ts),
+                    code=self.code,
+                    name=self.name,
+                    market=self.market,
+                    strategy=key,
+                    strategy_name=self.strategy_names[key],
+                    side=self.side[i],
+                    price=self.price[i],
+                    period=self.period,
+                    bar_ts=bar_ts,
+                    confidence=self.confidence[i],
+                    volume_ratio=self.volume_ratio[i],
+                    change_percent=self.change_percent[i],
+                    stop_loss=self.stop_loss[i],
+                    take_profit=self.take_profit[i],
+                    reason=self.reason[i],
+                    created_ts=self.created_ts,
+                )
+            )
+        return out
+
+
+_BATCH_COLUMNS = (
+    "side",
+    "bar_ts",
+    "price",
+    "confidence",
+    "volume_ratio",
+    "change_percent",
+    "stop_loss",
+    "take_profit",
+)
+
+
+def _same_lengths(reason: list[str], data: dict[str, Any]) -> list[str]:
+    """Every column of a SignalBatch as long as ``strategy``, every strategy named."""
+    n = len(data.get("strategy", ()))
+    for name in (*_BATCH_COLUMNS, "reason"):
+        got = len(reason) if name == "reason" else len(data.get(name, ()))
+        if got != n:
+            raise ValueError(f"column {name} has {got} items, strategy has {n}")
+    unnamed = set(data.get("strategy", ())) - set(data.get("strategy_names", {}))
+    if unnamed:
+        raise ValueError(f"strategy_names lacks {sorted(unnamed)}")
+    return reason
+
+
+class Figure(_Message):
+    """One figure of the scorecard with its sample size; ``value`` is null (and ``note`` says why)
+    when fewer than the minimum sample of signals stand behind it."""
+
+    value: float | None
+    n: int = Field(ge=0, description="signals behind the figure")
+    note: str | None = None
+
+
+class ConfidenceBucket(_Message):
+    """The figures of the signals whose confidence is in [lo, hi) (the last bucket includes 1)."""
+
+    bucket: str = Field(description="e.g. 0.4-0.6")
+    lo: float
+    hi: float
+    hit_rate: Figure
+    mean_return: Figure
+    median_return: Figure
+
+
+class StopTargetFirst(_Message):
+    """BUY signals with a stop and/or a target: which was reached first within the horizon."""
+
+    n: int = Field(ge=0, description="BUY signals with a stop or a target and the horizon's bars")
+    target: int = 0
+    stop: int = 0
+    both: int = Field(default=0, description="both in the same bar (the order inside a bar is unknown)")
+    neither: int = 0
+
+
+class ScoreRow(_Message):
+    """The scorecard of one strategy (or ``*``: all), period, market (or ``*``: all) and horizon.
+    Returns are fractions (0.012 = +1.2%), signed by the signal's side (a SELL that was followed
+    by a fall scores positive)."""
+
+    schema_version: Literal[1] = 1
+    strategy: str
+    strategy_name: str | None = None
+    period: Period
+    market: str
+    horizon: int = Field(description="bars of the period after the signal's bar")
+    signals: int = Field(description="signals scored (the horizon's bars may not all be there yet)")
+    pending: int = Field(description="of those, signals whose horizon has not passed yet")
+    hit_rate: Figure = Field(description="share of signals with a return above 0")
+    mean_return: Figure
+    median_return: Figure
+    vs_market: Figure = Field(
+        description="mean of the return minus the equal-weight average return of the universe over "
+        "the same bars (signed by the side)"
+    )
+    vs_csi300: Figure = Field(description="the same against CSI 300 (000300.SH), where it is stored")
+    mae: Figure = Field(description="mean maximum adverse excursion within the horizon")
+    mfe: Figure = Field(description="mean maximum favourable excursion within the horizon")
+    stop_target: StopTargetFirst
+    buckets: list[ConfidenceBucket] = Field(default_factory=list)
+
+
+class ReturnDistribution(_Message):
+    """How the returns of one strategy (or ``*``), period, market (or ``*``) and horizon spread."""
+
+    schema_version: Literal[1] = 1
+    strategy: str
+    period: Period
+    market: str
+    horizon: int
+    n: int
+    edges: list[float] = Field(description="bin edges (returns as fractions), len(counts) + 1")
+    counts: list[int]
+    quantiles: dict[str, float] = Field(default_factory=dict, description="p5, p25, p50, p75, p95")
+    note: str | None = None
+
+
+class ScorecardState(_Message):
+    """What the scorecard service last computed (hash ``mb:scorecard:meta``, field ``state``)."""
+
+    schema_version: Literal[1] = 1
+    updated_ts: EpochMs
+    horizons: list[int]
+    min_samples: int
+    periods: list[str] = Field(default_factory=list, description="periods with scored signals")
+    scored: int = Field(default=0, description="signals scored so far, all periods")
+    pending: int = Field(default=0, description="signals with a horizon still to come")
+
+
+ScoreHorizon = Literal[1, 5, 10, 20]
+SCORE_HORIZONS: tuple[int, ...] = get_args(ScoreHorizon)  # bars after a signal the scorecard scores

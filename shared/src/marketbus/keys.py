@@ -10,8 +10,11 @@ from dataclasses import dataclass
 
 SIGNALS_GROUP = "signals"
 COMMANDS_GROUP = "signals-commands"
+QUERIES_GROUP = "signals-queries"
+SCORECARD_GROUP = "scorecard"
 
 JOB_TTL_S = 7 * 24 * 3600  # a JobStatus key lives a week after its last update
+QUERY_REPLY_TTL_S = 60  # an answer nobody popped (its asker gave up) is gone a minute later
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,15 @@ class Keys:
     def dlq(self) -> str:
         return f"{self.prefix}:dlq"
 
+    @property
+    def queries(self) -> str:
+        return f"{self.prefix}:queries"
+
+    @property
+    def signals_history(self) -> str:
+        """Stream: the history run's signals (SignalBatch entries, one per code and period)."""
+        return f"{self.prefix}:signals:history"
+
     # state ---------------------------------------------------------------------------------
     @property
     def snapshots(self) -> str:
@@ -71,6 +83,10 @@ class Keys:
     def signals_latest(self) -> str:
         """Hash: ``code|strategy|period`` -> JSON of the latest signal."""
         return f"{self.tag}:signals:latest:v2"
+
+    def query_reply(self, query_id: str) -> str:
+        """List: the answer (JSON of a QueryReply) to one query, pushed once, popped by the asker."""
+        return f"{self.prefix}:query:{query_id}:reply"
 
     def job(self, job_id: str) -> str:
         """String: JSON of a JobStatus."""
@@ -119,3 +135,56 @@ class Keys:
     def heartbeats(self) -> str:
         """Hash: service/consumer name -> last heartbeat epoch ms."""
         return f"{self.prefix}:heartbeat"
+
+    # the history run (signals) and the scorecard -------------------------------------------
+    def backfill_done(self, period: str) -> str:
+        """Hash: code -> first bar time of the series the history run last evaluated (signals)."""
+        return f"{self.prefix}:backfill:{period}"
+
+    @property
+    def backfill_lock(self) -> str:
+        return f"{self.prefix}:lock:backfill"
+
+    def score_outcomes(self, period: str, strategy: str, market: str) -> str:
+        """Hash: signal id -> packed float64 outcome record (see scorecard.outcomes)."""
+        return f"{self.tag}:score:out:{period}:{strategy}:{market}"
+
+    def score_cells(self, period: str) -> str:
+        """Set: ``strategy|market`` of every outcome hash of the period."""
+        return f"{self.tag}:score:cells:{period}"
+
+    def score_pending(self, period: str, code: str) -> str:
+        """Hash: signal id -> JSON of a signal whose horizons or market figures are still to come."""
+        return f"{self.tag}:score:pending:{period}:{code}"
+
+    @property
+    def score_pending_index(self) -> str:
+        """Set: ``period|code`` of every pending hash."""
+        return f"{self.tag}:score:pending"
+
+    def score_market(self, period: str, t0: int) -> str:
+        """Hash: end bar time -> JSON of the market's returns from bar time ``t0`` (expires)."""
+        return f"{self.tag}:score:market:{period}:{t0}"
+
+    @property
+    def score_newest(self) -> str:
+        """Sorted set: period -> the newest bar time seen (score)."""
+        return f"{self.tag}:score:newest"
+
+    @property
+    def score_dirty(self) -> str:
+        """Set: periods whose outcomes changed since the scorecard was last computed."""
+        return f"{self.tag}:score:dirty"
+
+    def scorecard(self, period: str) -> str:
+        """Hash: ``strategy|market|horizon`` -> JSON of a ScoreRow."""
+        return f"{self.tag}:scorecard:{period}"
+
+    def scorecard_distribution(self, period: str) -> str:
+        """Hash: ``strategy|market|horizon`` -> JSON of a ReturnDistribution."""
+        return f"{self.tag}:scorecard:dist:{period}"
+
+    @property
+    def scorecard_meta(self) -> str:
+        """Hash: ``state`` -> JSON of the ScorecardState."""
+        return f"{self.tag}:scorecard:meta"

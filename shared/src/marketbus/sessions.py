@@ -11,12 +11,21 @@ which loads them and calls :func:`install_calendar`). The package ships holidays
 the current year only: dates beyond the known last day (and before the first) fall back to
 Monday–Friday, and ``marketbus.calendar.warning`` says so well before that day comes.
 
-Bars are labelled by their start. Bucket rules (A-share convention):
+Bars are labelled by their start. Periods (``marketbus.contracts.PERIODS``) and bucket rules
+(A-share convention):
 
+- intraday periods (1m, 5m, 15m, 30m, 60m) tile each session from its open: 5m, 15m and 30m bars
+  start at 09:30 and 13:00 and every multiple of their length after; the four 60m bars are
+  09:30-10:30, 10:30-11:30, 13:00-14:00 and 14:00-15:00 (they end at 10:30, 11:30, 14:00, 15:00);
 - call-auction ticks (09:15–09:30) fold into the 09:30 bar;
 - a tick stamped exactly at a session end (11:30:00 or 15:00:00, up to ``SESSION_END_GRACE_MS``
   later) belongs to the last bar before it, so no bar spans the lunch break;
-- the 1d bar's time is 00:00 Asia/Shanghai of the trading day, as epoch ms UTC.
+- the 1d bar's time is 00:00 Asia/Shanghai of the trading day, as epoch ms UTC;
+- a 1w bar holds the trading days of one calendar week (Monday to Sunday, Asia/Shanghai), a 1M bar
+  those of one calendar month. Its time is 00:00 of the FIRST trading day in it by the calendar
+  (as the 1d bar uses its day's start), and it closes at the close (15:00 plus the grace) of the
+  LAST trading day in it: a week shortened by a holiday closes on its last trading day. A week or
+  month without any trading day has no bar (its bucket falls back to the calendar bounds).
 """
 
 from __future__ import annotations
@@ -43,7 +52,17 @@ SESSION_END_GRACE_MS = 10_000
 """A tick less than this long after 11:30:00 / 15:00:00 still belongs to the session's last bar
 (which closes at the session end plus this grace: a bar closing at C holds only ticks before C)."""
 
-PERIOD_MS = {"1m": MINUTE_MS, "5m": 5 * MINUTE_MS, "1d": DAY_MS}
+INTRADAY_MS = {"1m": MINUTE_MS, "5m": 5 * MINUTE_MS, "15m": 15 * MINUTE_MS, "30m": 30 * MINUTE_MS,
+               "60m": 60 * MINUTE_MS}  # fmt: skip
+"""The intraday periods and their length: their bars tile each session from its open."""
+DAY_PERIODS = ("1d", "1w", "1M")
+"""Periods whose bars are made of whole trading days (labelled by a day start)."""
+MULTI_DAY_PERIODS = ("1w", "1M")
+"""Periods whose bars span several trading days: a week (Monday to Sunday) or a month."""
+PERIOD_MS = {**INTRADAY_MS, "1d": DAY_MS, "1w": 7 * DAY_MS, "1M": 30 * DAY_MS}
+"""The length of a bar of each period; for 1w and 1M the nominal spacing of their bars only (their
+starts and close times follow the calendar: :func:`bucket_of_day`, :func:`bar_close_ms`)."""
+_PERIOD_NAMES = ", ".join(PERIOD_MS)
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
@@ -171,8 +190,9 @@ def install_calendar(cal: TradingCalendar | None) -> None:
     The cached per-day lookup is replaced in one assignment, so a reader gets the old calendar's
     answer or the new one's, never a stale cached one after the swap.
     """
-    global _installed, _is_trading_daynum
+    global _installed, _is_trading_daynum, _trading_spans
     _is_trading_daynum = _first_lookup if cal is None else _lookup_of(cal)
+    _trading_spans = {}
     _installed = cal
 
 
@@ -218,6 +238,45 @@ def previous_trading_day(day: dt.date) -> dt.date:
     while not _is_trading_daynum(n):
         n -= 1
     return _date(n)
+
+
+def _calendar_span(daynum: int, period: str) -> tuple[int, int]:
+    """The first and last day numbers of the calendar week (Monday to Sunday) or month of a day."""
+    if period == "1w":
+        monday = daynum - (daynum + 3) % 7  # 1970-01-01 was a Thursday (weekday 3)
+        return monday, monday + 6
+    if period == "1M":
+        first = _date(daynum).replace(day=1)
+        following = (first + dt.timedelta(days=32)).replace(day=1)
+        return _daynum(first), _daynum(following) - 1
+    raise ValueError(f"period {period!r} spans no calendar week or month (1w, 1M)")
+
+
+_trading_spans: dict[tuple[str, int], tuple[int, int]] = {}
+"""(period, day number) -> the first and last trading day numbers of its week or month; emptied
+(replaced) whenever a calendar is installed."""
+
+
+def _trading_span(daynum: int, period: str) -> tuple[int, int]:
+    cache = _trading_spans  # a calendar installed meanwhile replaces the dict, never reads this entry
+    key = (period, daynum)
+    span = cache.get(key)
+    if span is None:
+        lo, hi = _calendar_span(daynum, period)
+        days = [n for n in range(lo, hi + 1) if _is_trading_daynum(n)]
+        span = (days[0], days[-1]) if days else (lo, hi)
+        if len(cache) > 100_000:
+            cache.clear()
+        cache[key] = span
+    return span
+
+
+def period_trading_days(day: dt.date, period: str) -> tuple[dt.date, dt.date]:
+    """The first and last trading day of the 1w bar (calendar week, Monday to Sunday) or the 1M bar
+    (calendar month) that ``day`` falls in, by the calendar in force. A week or month without a
+    trading day answers its own first and last calendar day."""
+    first, last = _trading_span(_daynum(day), period)
+    return _date(first), _date(last)
 
 
 def trading_days_before(day: dt.date, count: int) -> list[dt.date]:
@@ -372,20 +431,34 @@ def minute_bucket(ts_ms: int) -> int | None:
 
 
 def bucket_of_minute(minute_ms: int, period: str) -> int:
-    """The bar start of ``period`` that contains the 1-minute bar starting at ``minute_ms``."""
+    """The bar start of ``period`` that contains the 1-minute bar starting at ``minute_ms``.
+
+    Intraday periods count from their session's open (09:30 or 13:00); 1d, 1w and 1M bars start
+    at 00:00 of a trading day (:func:`bucket_of_day`)."""
     if period == "1m":
         return minute_ms
-    if period == "5m":
-        # sessions open at 09:30 and 13:00, both multiples of 5 minutes after local midnight
-        local = minute_ms + UTC_OFFSET_MS
-        return local - local % (5 * MINUTE_MS) - UTC_OFFSET_MS
+    step = INTRADAY_MS.get(period)
+    if step is not None:
+        tod = (minute_ms + UTC_OFFSET_MS) % DAY_MS
+        open_ = AFTERNOON_OPEN if tod >= AFTERNOON_OPEN else MORNING_OPEN
+        return minute_ms - (tod - open_) % step
+    return bucket_of_day(minute_ms, period)
+
+
+def bucket_of_day(day_ms: int, period: str) -> int:
+    """The start of the 1d, 1w or 1M bar holding the local (Asia/Shanghai) day of ``day_ms``: that
+    day's 00:00 for 1d; 00:00 of the first trading day of its calendar week (Monday to Sunday) or
+    month for 1w and 1M."""
+    daynum = (day_ms + UTC_OFFSET_MS) // DAY_MS
     if period == "1d":
-        return local_day_start_ms(minute_ms)
-    raise ValueError(f"unknown period {period!r} (1m, 5m, 1d)")
+        return daynum * DAY_MS - UTC_OFFSET_MS
+    if period in MULTI_DAY_PERIODS:
+        return _trading_span(daynum, period)[0] * DAY_MS - UTC_OFFSET_MS
+    raise ValueError(f"unknown period {period!r} ({_PERIOD_NAMES})")
 
 
 def bucket(ts_ms: int, period: str) -> int | None:
-    """Start of the ``period`` bar (1m, 5m, 1d) that a tick at ``ts_ms`` belongs to, or None."""
+    """Start of the ``period`` bar that a tick at ``ts_ms`` belongs to, or None."""
     minute = minute_bucket(ts_ms)
     if minute is None:
         return None
@@ -394,10 +467,17 @@ def bucket(ts_ms: int, period: str) -> int | None:
 
 def bar_close_ms(bar_ts: int, period: str) -> int:
     """When a bar starting at ``bar_ts`` is complete: its end, plus the grace at a session end
-    (a tick stamped 11:30:00 or 15:00:00 still belongs to it)."""
+    (a tick stamped 11:30:00 or 15:00:00 still belongs to it). A 1w or 1M bar closes with the last
+    trading day of its week or month (15:00 plus the grace)."""
     if period == "1d":
         return bar_ts + AFTERNOON_CLOSE + SESSION_END_GRACE_MS
-    end = bar_ts + PERIOD_MS[period]
+    if period in MULTI_DAY_PERIODS:
+        last = _trading_span((bar_ts + UTC_OFFSET_MS) // DAY_MS, period)[1]
+        return last * DAY_MS - UTC_OFFSET_MS + AFTERNOON_CLOSE + SESSION_END_GRACE_MS
+    step = INTRADAY_MS.get(period)
+    if step is None:
+        raise ValueError(f"unknown period {period!r} ({_PERIOD_NAMES})")
+    end = bar_ts + step
     tod = (end + UTC_OFFSET_MS) % DAY_MS
     if tod in (MORNING_CLOSE, AFTERNOON_CLOSE):
         return end + SESSION_END_GRACE_MS

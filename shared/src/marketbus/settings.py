@@ -6,10 +6,12 @@ and passes the object down.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from marketbus.contracts import PERIODS, Period
 
 FeedName = Literal["sim", "replay", "eastmoney", "sina", "tencent", "auto"]
 
@@ -66,6 +68,20 @@ class Settings(BaseSettings):
     signals_maxlen: int = Field(default=50_000, gt=0, description="Approximate cap of mb:signals.")
     dlq_maxlen: int = Field(default=10_000, gt=0, description="Approximate cap of mb:dlq.")
     commands_maxlen: int = Field(default=10_000, gt=0, description="Approximate cap of mb:commands.")
+    queries_maxlen: int = Field(default=10_000, gt=0, description="Approximate cap of mb:queries.")
+    query_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Seconds the gateway waits for the signals service to answer a query (the old "
+        "app's batch-check, the index analysis) before it answers 504.",
+    )
+    signals_history_maxlen: int = Field(
+        default=100_000,
+        gt=0,
+        description="Approximate cap of mb:signals:history (entries: one per code and period of a "
+        "history run).",
+    )
     trend_max_bars: int = Field(
         default=500, ge=250, description="Bars kept per code and period in the trend series."
     )
@@ -96,6 +112,27 @@ class Settings(BaseSettings):
         description="Scan schedule: `every <N>s|m|h [in session]` and/or `HH:MM on trading days`, "
         "parts separated by `;` (Asia/Shanghai).",
     )
+    signal_periods: Annotated[tuple[Period, ...], NoDecode] = Field(
+        default=PERIODS,
+        description="Periods whose closed bars the signals workers evaluate as they arrive, "
+        "comma-separated (`1d,60m`); bars of other periods are acknowledged and skipped. Empty: "
+        "none (scans only). An unknown period stops the service at start.",
+    )
+
+    @field_validator("signal_periods", mode="before")
+    @classmethod
+    def _split_periods(cls, value: object) -> object:
+        """``"1d, 60m"`` -> ("1d", "60m"); an unknown period is an error naming the known ones."""
+        if isinstance(value, str):
+            value = [p.strip() for p in value.split(",") if p.strip()]
+        if isinstance(value, list | tuple):
+            unknown = [p for p in value if p not in PERIODS]
+            if unknown:
+                raise ValueError(
+                    f"unknown period {', '.join(map(repr, unknown))} in MARKETBUS_SIGNAL_PERIODS; "
+                    f"known: {', '.join(PERIODS)}"
+                )
+        return value
 
     # --- gateway ------------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Gateway bind address.")
@@ -112,6 +149,34 @@ class Settings(BaseSettings):
     )
     sse_quote_rate: float = Field(
         default=4.0, gt=0, description="Quote SSE events per code per second (coalesced)."
+    )
+    oldapp_ws_push_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between two price_update pushes of the old app's WebSocket."
+    )
+    oldapp_ws_max_clients: int = Field(
+        default=1000,
+        gt=0,
+        description="Clients the old app's WebSocket holds at once (more are closed, 1013).",
+    )
+    oldapp_ws_max_subscriptions: int = Field(
+        default=500,
+        gt=0,
+        description="Subscriptions (strategies and codes) per client of the old app's WebSocket.",
+    )
+
+    # --- history run (signals) and scorecard --------------------------------------------------
+    backfill_history: bool = Field(
+        default=True,
+        description="Signals: run every strategy over the stored history (for the scorecard) when a "
+        "code's history was not run yet.",
+    )
+    scorecard_min_samples: int = Field(
+        default=20,
+        ge=1,
+        description="Signals a scorecard figure needs; below it the figure says too few signals.",
+    )
+    scorecard_refresh: float = Field(
+        default=2.0, gt=0, description="Seconds between two recomputations of the scorecard's figures."
     )
 
 

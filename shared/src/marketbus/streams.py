@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from marketbus import wire
-from marketbus.contracts import Bar, Command, DeadLetter, Signal, Tick
-from marketbus.keys import COMMANDS_GROUP, SIGNALS_GROUP, Keys
+from marketbus.contracts import Bar, Command, DeadLetter, Query, Signal, SignalBatch, Tick
+from marketbus.keys import COMMANDS_GROUP, QUERIES_GROUP, SCORECARD_GROUP, SIGNALS_GROUP, Keys
 
 if TYPE_CHECKING:
     from marketbus.settings import Settings
@@ -58,7 +58,7 @@ class Group(Generic[M]):
 
 
 TICKS = Stream("ticks", Tick, "ticks_maxlen", "quote snapshots as the providers send them", "quotes")
-BARS = Stream("bars", Bar, "bars_maxlen", "closed k-line bars (1m, 5m, 1d)", "quotes")
+BARS = Stream("bars", Bar, "bars_maxlen", "closed k-line bars of every period (1m to 1M)", "quotes")
 SIGNALS = Stream("signals", Signal, "signals_maxlen", "buy/sell signals, provisional and final", "signals")
 COMMANDS = Stream(
     "commands",
@@ -74,11 +74,40 @@ DLQ = Stream(
     "entries that could not be read or kept failing, with their error",
     "any consumer",
 )
-STREAMS: tuple[Stream[Any], ...] = (TICKS, BARS, SIGNALS, COMMANDS, DLQ)
+QUERIES = Stream(
+    "queries",
+    Query,
+    "queries_maxlen",
+    "questions for the signals service (evaluate strategies, analyse an index); each answer is "
+    "pushed to the query's reply key (see marketbus.queries)",
+    "gateway",
+)
+SIGNALS_HISTORY = Stream(
+    "signals_history",
+    SignalBatch,
+    "signals_history_maxlen",
+    "the history run's closed-bar signals, every strategy at every stored bar (one entry per code and "
+    "period)",
+    "signals (history run)",
+)
+STREAMS: tuple[Stream[Any], ...] = (TICKS, BARS, SIGNALS, COMMANDS, DLQ, QUERIES, SIGNALS_HISTORY)
 
 BAR_SIGNALS = Group(BARS, SIGNALS_GROUP, "signals", "strategies on every closed bar's trend window")
 COMMAND_JOBS = Group(COMMANDS, COMMANDS_GROUP, "signals", "full-market scans, one at a time across workers")
-GROUPS: tuple[Group[Any], ...] = (BAR_SIGNALS, COMMAND_JOBS)
+QUERY_ANSWERS = Group(
+    QUERIES, QUERIES_GROUP, "signals", "answers queries apart from bars and scans (a scan never delays one)"
+)
+SCORE_SIGNALS = Group(SIGNALS, SCORECARD_GROUP, "scorecard", "scores every closed-bar signal")
+SCORE_HISTORY = Group(SIGNALS_HISTORY, SCORECARD_GROUP, "scorecard", "scores the history run's signals")
+SCORE_BARS = Group(BARS, SCORECARD_GROUP, "scorecard", "follows the bars after each scored signal")
+GROUPS: tuple[Group[Any], ...] = (
+    BAR_SIGNALS,
+    COMMAND_JOBS,
+    QUERY_ANSWERS,
+    SCORE_SIGNALS,
+    SCORE_HISTORY,
+    SCORE_BARS,
+)
 
 
 class Publisher(Generic[M]):

@@ -1,6 +1,6 @@
 """Supervision of the ``marketbus up`` children: restart a crashed service, stop on a crash loop.
 
-Like compose's ``restart: unless-stopped``: a child (quotes, signals-N, gateway) that exits while
+Like compose's ``restart: unless-stopped``: a child (quotes, signals-N, scorecard, gateway) that exits while
 the stack is not stopping is started again after a backoff (0.5 s doubling to 10 s; a child that
 ran 60 s before it exited starts again from 0.5 s). Five exits of one child within 60 s are a crash
 loop: the whole stack stops with the reason. A watched process (the embedded server) is never
@@ -134,7 +134,8 @@ def _stderr(message: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ChildSpec:
-    """One supervised process: its name (``quotes``, ``signals-1``...), command line and environment."""
+    """One supervised process: its name (``quotes``, ``signals-1``, ``scorecard``...), command line and
+    environment."""
 
     name: str
     argv: Sequence[str]

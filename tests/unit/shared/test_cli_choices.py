@@ -20,4 +20,4 @@ def test_period_options_accept_every_period_and_no_other(command: list[str]) -> 
     assert [parser.parse_args([*command, "--period", p]).period for p in PERIODS] == list(PERIODS)
     assert parser.parse_args(command).period == "1d"
     with pytest.raises(SystemExit):
-        parser.parse_args([*command, "--period", "15m"])
+        parser.parse_args([*command, "--period", "2h"])
