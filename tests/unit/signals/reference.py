@@ -1,6 +1,7 @@
 """Straightforward reference strategies: one code at a time, plain Python loops and TA-Lib,
 following STRATEGIES.md literally. Each returns (side, price) for the last bar of one unpadded
-series; side 1 BUY, -1 SELL, 0 nothing; price NaN when nothing."""
+series, or (side, price, stop_loss, take_profit) for those that set a stop; side 1 BUY, -1 SELL,
+0 nothing; price NaN when nothing."""
 
 from __future__ import annotations
 
@@ -39,9 +40,8 @@ def ema0(x, n):  # type: ignore[no-untyped-def]
     return e
 
 
-def volume_wave(o, h, lo, c, v):  # type: ignore[no-untyped-def]
-    if len(c) < 40:
-        return 0, NAN
+def wave_lines(c):  # type: ignore[no-untyped-def]
+    """volume_wave's angel and devil."""
     angel = ema0(c, 2)
     lr = talib.LINEARREG(c, 18)
     xsl = [0.0] * len(c)
@@ -49,7 +49,112 @@ def volume_wave(o, h, lo, c, v):  # type: ignore[no-untyped-def]
         if not math.isnan(lr[i]) and not math.isnan(lr[i - 1]):
             xsl[i] = lr[i] - lr[i - 1]
     devil = ema0([c[i] + 20 * xsl[i] for i in range(len(c))], 36)
+    return angel, devil
+
+
+def volume_wave(o, h, lo, c, v):  # type: ignore[no-untyped-def]
+    if len(c) < 40:
+        return 0, NAN
+    angel, devil = wave_lines(c)
     return cross_side(angel, devil, c, 40)
+
+
+def volume_wave_enhanced(o, h, lo, c, v):  # type: ignore[no-untyped-def]
+    return wave_trade(c)[:2]
+
+
+def wave_trade(c):  # type: ignore[no-untyped-def]
+    """volume_wave_enhanced: (side, price, bought), ``bought`` the close of the BUY that a SELL
+    closes (NaN otherwise)."""
+    n = len(c)
+    if n < 40:
+        return 0, NAN, NAN
+    angel, devil = wave_lines(c)
+    trend = ema0(c, 18)
+
+    def up(i: int) -> bool:
+        return i >= 1 and xover(angel, devil, i)
+
+    def dn(i: int) -> bool:
+        return i >= 1 and xunder(angel, devil, i)
+
+    # the pairing, replayed from the first bar, starting flat, up to the bar before t
+    t = n - 1
+    long, bought = False, NAN
+    for i in range(t):
+        if up(i) and not long and c[i] > trend[i]:
+            long, bought = True, c[i]
+        elif dn(i) and long:
+            long, bought = False, NAN
+    if up(t) and c[t] > trend[t] and not long:
+        return 1, c[t], NAN
+    if dn(t) and long:
+        return -1, c[t], bought
+    return 0, NAN, NAN
+
+
+def volume_wave_enhanced_confidence(c, v, side) -> float:  # type: ignore[no-untyped-def]
+    """volume_wave_enhanced's documented score, literally:
+    0.45 * g/(g+0.01) + 0.2 * d/(d+0.02) + 0.35 * v/(v+1.5)."""
+    angel, devil = wave_lines(c)
+    trend = ema0(c, 18)
+    t = len(c) - 1
+    g = abs(angel[t] - devil[t]) / c[t]
+    d = max((c[t] - trend[t]) / c[t] if side > 0 else (trend[t] - c[t]) / c[t], 0.0)
+    return 0.45 * g / (g + 0.01) + 0.2 * d / (d + 0.02) + 0.35 * volume_score(v)
+
+
+def ut_stop(h, lo, c, key=1.0, period=10):  # type: ignore[no-untyped-def]
+    """volatility_conservation's ATR trailing stop and ATR, bar by bar."""
+    n = len(c)
+    tr = [h[0] - lo[0]]
+    for i in range(1, n):
+        tr.append(max(h[i] - lo[i], abs(h[i] - c[i - 1]), abs(lo[i] - c[i - 1])))
+    atr = [tr[0]]
+    for i in range(1, n):
+        atr.append(tr[i] / period + atr[i - 1] * (period - 1) / period)
+    nloss = [key * a for a in atr]
+    stop = [c[0] - nloss[0]]
+    for i in range(1, n):
+        p = stop[i - 1]
+        if c[i] > p and c[i - 1] > p:
+            stop.append(max(p, c[i] - nloss[i]))
+        elif c[i] < p and c[i - 1] < p:
+            stop.append(min(p, c[i] + nloss[i]))
+        elif c[i] > p:
+            stop.append(c[i] - nloss[i])
+        else:
+            stop.append(c[i] + nloss[i])
+    return stop, atr
+
+
+def volatility_conservation(o, h, lo, c, v, key=1.0, atr_period=10):  # type: ignore[no-untyped-def]
+    """(side, price, stop_loss, take_profit)."""
+    n = len(c)
+    if n < 2:
+        return 0, NAN, NAN, NAN
+    stop, _ = ut_stop(h, lo, c, key, atr_period)
+    t = n - 1
+    if c[t - 1] <= stop[t - 1] and c[t] > stop[t]:
+        return 1, c[t], stop[t], NAN
+    if c[t - 1] >= stop[t - 1] and c[t] < stop[t]:
+        return -1, c[t], NAN, NAN
+    return 0, NAN, NAN, NAN
+
+
+def volatility_conservation_confidence(h, lo, c, v) -> float:  # type: ignore[no-untyped-def]
+    """volatility_conservation's documented score, literally: 0.6 * g/(g+0.01) + 0.4 * v/(v+1.5)."""
+    stop, _ = ut_stop(h, lo, c)
+    t = len(c) - 1
+    g = abs(c[t] - stop[t - 1]) / c[t]
+    return 0.6 * g / (g + 0.01) + 0.4 * volume_score(v)
+
+
+def volume_score(v) -> float:  # type: ignore[no-untyped-def]
+    """v/(v+1.5) of the volume ratio v = volume[t]/volume[t-1] (inf scores 1, 0/0 scores 0)."""
+    t = len(v) - 1
+    ratio = v[t] / v[t - 1] if v[t - 1] else (math.inf if v[t] else 0.0)
+    return 1.0 if math.isinf(ratio) else ratio / (ratio + 1.5)
 
 
 def trend_levels(h, lo, L=5):  # type: ignore[no-untyped-def]
@@ -182,9 +287,7 @@ def kdj_confidence(h, lo, c, v, side, buy_below, sell_above) -> float:  # type: 
     g = abs(K[t] - D[t])
     e = (buy_below - K[t]) / buy_below if side > 0 else (K[t] - sell_above) / (100 - sell_above)
     e = min(max(e, 0.0), 1.0)
-    ratio = v[t] / v[t - 1] if v[t - 1] else (math.inf if v[t] else 0.0)
-    vs = 1.0 if math.isinf(ratio) else ratio / (ratio + 1.5)
-    return 0.4 * g / (g + 5) + 0.3 * e + 0.3 * vs
+    return 0.4 * g / (g + 5) + 0.3 * e + 0.3 * volume_score(v)
 
 
 def volume_surge(o, h, lo, c, v):  # type: ignore[no-untyped-def]
@@ -209,6 +312,8 @@ REFERENCES = {
     "boll_breakout": boll_breakout,
     "kdj_cross": kdj_cross,
     "volume_surge": volume_surge,
+    "volume_wave_enhanced": volume_wave_enhanced,
+    "volatility_conservation": volatility_conservation,
 }
 
 

@@ -9,6 +9,7 @@ import talib
 
 from signals import indicators as ind
 
+from . import reference as ref
 from ._data import random_bars
 
 T, N = 90, 300
@@ -180,6 +181,50 @@ def test_kdj_zero_range_gives_rsv_50() -> None:
     assert np.allclose(K[8:], 50.0) and np.allclose(D[8:], 50.0)
 
 
+@pytest.mark.parametrize(("key", "n"), [(1.0, 10), (2.5, 3), (0.5, 1)])
+def test_atr_trailing_stop_against_literal_loop(bars, key: float, n: int) -> None:  # type: ignore[no-untyped-def]
+    """Bit for bit: the same operations in the same order as the literal per-bar loop."""
+    f, nv = bars
+    h, lo, c = f["high"], f["low"], f["close"]
+    stop, atr = ind.atr_trailing_stop(h, lo, c, key, n)
+    tr = ind.true_range(h, lo, c)
+    assert np.array_equal(ind.atr0(h, lo, c, n), atr, equal_nan=True)
+    for j in range(N):
+        s = T - nv[j]
+        assert np.isnan(stop[:s, j]).all() and np.isnan(atr[:s, j]).all() and np.isnan(tr[:s, j]).all()
+        if nv[j]:
+            rstop, ratr = ref.ut_stop(h[s:, j], lo[s:, j], c[s:, j], key, n)
+            assert np.array_equal(stop[s:, j], rstop), j
+            assert np.array_equal(atr[s:, j], ratr), j
+            assert tr[s, j] == h[s, j] - lo[s, j]
+            assert np.array_equal(tr[s + 1 :, j], talib.TRANGE(h[s:, j], lo[s:, j], c[s:, j])[1:])
+
+
+def test_atr_trailing_stop_worked_by_hand() -> None:
+    """atr_period 2: atr[i] = tr[i]/2 + atr[i-1]/2 (values worked out on paper)."""
+    h = np.array([10.5, 10.2, 11.0, 10.0, 11.1])
+    lo = np.array([9.5, 9.6, 10.0, 9.4, 9.9])
+    c = np.array([10.0, 9.8, 10.8, 9.5, 11.0])
+    assert ind.true_range(h, lo, c) == pytest.approx([1.0, 0.6, 1.2, 1.4, 1.6])
+    stop, atr = ind.atr_trailing_stop(h, lo, c, 1.0, 2)
+    assert atr == pytest.approx([1.0, 0.8, 1.0, 1.2, 1.4])
+    # up and held (max), up and held, falls through (9.5 + 1.2), rises through (11.0 - 1.4)
+    assert stop == pytest.approx([9.0, 9.0, 9.8, 10.7, 9.6])
+    # falling: tr 1.0, 0.6, 2.0 (|low - close[1]|), 0.9; atr 1.0, 0.8, 1.4, 1.15; the close
+    # falls through 9.0 (8.0 + 1.4), then the stop ratchets down: min(9.4, 7.9 + 1.15)
+    h = np.array([10.5, 10.2, 9.0, 8.5])
+    lo = np.array([9.5, 9.6, 7.8, 7.6])
+    c = np.array([10.0, 9.8, 8.0, 7.9])
+    stop, atr = ind.atr_trailing_stop(h, lo, c, 1.0, 2)
+    assert atr == pytest.approx([1.0, 0.8, 1.4, 1.15])
+    assert stop == pytest.approx([9.0, 9.0, 9.4, 9.05])
+    # a close exactly on the stop is not above it: the stop goes over it (9.0 + tr 1.5)
+    stop, _ = ind.atr_trailing_stop(
+        np.array([10.5, 9.5]), np.array([9.5, 8.5]), np.array([10.0, 9.0]), 1.0, 1
+    )
+    assert stop.tolist() == [9.0, 10.5]
+
+
 def test_one_d_input_and_short_series() -> None:
     x = np.array([1.0, 2.0, 3.0])
     assert np.isnan(ind.sma(x, 5)).all() and ind.sma(x, 5).shape == (3,)
@@ -187,6 +232,8 @@ def test_one_d_input_and_short_series() -> None:
     assert np.isnan(ind.rsi(x)).all()
     assert np.isnan(ind.linearreg(x, 18)).all()
     assert np.isnan(ind.kdj(x, x, x)[0]).all()
+    assert ind.atr_trailing_stop(x, x, x)[0].shape == (3,)
+    assert ind.atr_trailing_stop(x[:0], x[:0], x[:0])[0].shape == (0,)
 
 
 def test_columns_are_independent(bars) -> None:  # type: ignore[no-untyped-def]
@@ -228,6 +275,9 @@ def test_parts_forms_give_the_padded_functions_values(bars) -> None:  # type: ig
     assert same(hh, ind.rolling_max(f["high"], 11))
     k2, d2 = ind.kd_lines(h, lo, c, 9, 3, 3, hh=ind.rolling_from_levels(levels, 9, np.maximum))
     assert np.array_equal(k2, k, equal_nan=True) and np.array_equal(d2, d, equal_nan=True)
+    stop, atr = ind.atr_stop_lines(h, lo, c, 1.0, 10)
+    ps, pa = ind.atr_trailing_stop(f["high"], f["low"], f["close"], 1.0, 10)
+    assert same(stop, ps) and same(atr, pa)
 
 
 def test_public_api_has_no_private_names() -> None:

@@ -21,10 +21,11 @@ from . import reference as ref
 from ._data import random_bars
 
 KEYS = list(STRATEGIES)
+FIELDS = ("open", "high", "low", "close", "volume")
 
 
 def window(fields: dict[str, np.ndarray]) -> Window:
-    return Window(**{k: fields[k] for k in ("open", "high", "low", "close", "volume")})
+    return Window(**{k: fields[k] for k in FIELDS})
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,8 @@ def test_registry() -> None:
         "boll_breakout",
         "kdj_cross",
         "volume_surge",
+        "volume_wave_enhanced",
+        "volatility_conservation",
     ]
     assert WINDOW_BARS == 250
     names = {s.key: (s.name, s.min_bars) for s in build_strategies()}
@@ -57,6 +60,8 @@ def test_registry() -> None:
         "boll_breakout": ("布林突破", 21),
         "kdj_cross": ("KDJ金叉", 10),
         "volume_surge": ("放量突破", 21),
+        "volume_wave_enhanced": ("量价进阶", 40),
+        "volatility_conservation": ("趋势追踪", 2),
     }
 
 
@@ -70,31 +75,100 @@ def test_describe_and_overrides() -> None:
         "stop_loss_ratio": 0.05,
         "reward_risk": 1.5,
     }
+    assert s["volume_wave_enhanced"].describe().params == {
+        "angel": 2,
+        "length": 18,
+        "multiplier": 20.0,
+        "devil": 36,
+        "trend": 18,
+    }
+    assert s["volatility_conservation"].describe().params == {"key": 1.0, "atr_period": 10}
     with pytest.raises(ValueError):
         build_strategies({"nope": {}})
     with pytest.raises(ValueError):
         build_strategies({"ma_cross": {"fastest": 3}})
 
 
-@pytest.mark.parametrize("key", KEYS)
-def test_matches_literal_reference(scan, key: str) -> None:  # type: ignore[no-untyped-def]
-    fields, nv, results = scan
-    hits = results[key]
+def check_against_reference(key: str, hits, windows) -> None:  # type: ignore[no-untyped-def]
+    """Column j of ``hits`` is what the literal reference gives on ``windows[j]`` (the unpadded
+    (open, high, low, close, volume) of that column, None for a column with no bar): the side,
+    the price, the stop and target where the reference sets them, and for volume_wave_enhanced's
+    SELL the BUY price it closes in the reason. Not vacuous: both sides fire."""
     fn = ref.REFERENCES[key]
-    sides = np.zeros(len(nv), dtype=np.int8)
-    for j in range(len(nv)):
-        if nv[j] == 0:
+    sides = np.zeros(len(windows), dtype=np.int8)
+    for j, series in enumerate(windows):
+        if series is None:
             continue
-        got = fn(*ref.series(fields, j, int(nv[j])))
+        got = fn(*series)
         sides[j] = got[0]
         if got[0]:
             assert hits.price[j] == got[1], f"{key} price, code {j}"
-            if key == "trend_continuation":
-                assert np.array_equal([hits.stop_loss[j], hits.take_profit[j]], got[2:], equal_nan=True)
+            expected = got[2:] if len(got) > 2 else (math.nan, math.nan)
+            assert np.array_equal([hits.stop_loss[j], hits.take_profit[j]], expected, equal_nan=True), (
+                key,
+                j,
+            )
+            if key == "volume_wave_enhanced" and got[0] < 0:
+                bought = ref.wave_trade(series[3])[2]
+                assert hits.reasons[j].endswith(f"closing the long bought at {bought:.4f}"), j
     mismatch = np.flatnonzero(sides != hits.side)
     assert mismatch.size == 0, f"{key}: codes {mismatch[:10]} ref {sides[mismatch[:10]]}"
-    # the comparison is not vacuous
     assert (sides == 1).sum() >= 5 and (sides == -1).sum() >= 5, (key, np.bincount(sides + 1))
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_matches_literal_reference(scan, key: str) -> None:  # type: ignore[no-untyped-def]
+    fields, nv, results = scan
+    windows = [ref.series(fields, j, int(nv[j])) if nv[j] else None for j in range(len(nv))]
+    check_against_reference(key, results[key], windows)
+
+
+@pytest.fixture(scope="module")
+def every_bar() -> tuple[list[list[np.ndarray]], dict[str, object]]:
+    """The window ending at every bar of 16 random 150-bar series, as the scan and the streaming
+    path cut them (the last ``LENGTH`` bars, fewer at the start of a series), one column each
+    (front-padded), all evaluated in one batch."""
+    length, T, n = 90, 150, 16
+    fields, _ = random_bars(np.random.default_rng(77), T, n, min_valid=T)
+    windows = []
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in fields}
+    for j in range(n):
+        for t in range(T):
+            first = max(0, t + 1 - length)
+            windows.append([np.ascontiguousarray(fields[k][first : t + 1, j]) for k in FIELDS])
+            for k in fields:
+                cols[k].append(np.r_[np.full(length - (t + 1 - first), np.nan), fields[k][first : t + 1, j]])
+    w = window({k: np.stack(v, axis=1) for k, v in cols.items()})
+    return windows, {s.key: h for s, h in evaluate_all(build_strategies(), w)}
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_matches_literal_reference_at_every_bar(every_bar, key: str) -> None:  # type: ignore[no-untyped-def]
+    """Every bar of long series: windows that grow from the first bar, then slide (the window
+    start moves, which changes volume_wave_enhanced's pairing and the trailing stop)."""
+    windows, results = every_bar
+    check_against_reference(key, results[key], windows)
+
+
+@pytest.mark.parametrize("key", ["volume_wave_enhanced", "volatility_conservation", "trend_continuation"])
+def test_the_recursions_alone_equal_the_batch(every_bar, key: str) -> None:  # type: ignore[no-untyped-def]
+    """The windows where a recursion from the first bar fired (and some where it did not),
+    evaluated one at a time (N=1, unpadded) with every strategy, as the streaming path does:
+    the same hits as in the padded batch, to the reason and the stop."""
+    windows, results = every_bar
+    full = results[key]
+    fired = np.flatnonzero(full.side)
+    picks = [*fired[:: max(1, len(fired) // 60)], *np.flatnonzero(full.side == 0)[::97]]
+    assert len(fired) >= 20
+    strategies = build_strategies()
+    for j in picks:
+        w = window(dict(zip(FIELDS, windows[j], strict=True)))
+        alone = {s.key: h for s, h in evaluate_all(strategies, w)}
+        h = alone[key]
+        assert h.side[0] == full.side[j], j
+        for name in ("price", "confidence", "stop_loss", "take_profit"):
+            assert np.array_equal(getattr(h, name)[0], getattr(full, name)[j], equal_nan=True), (name, j)
+        assert h.reasons[0] == full.reasons[j]
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -266,6 +340,99 @@ def test_volume_wave_hand_built() -> None:
     assert only("volume_wave", bars_from_close([10.0] * 38 + [10.5])).side.tolist() == [0]
 
 
+def test_volume_wave_enhanced_pairs_its_crosses() -> None:
+    """A BUY only from flat and above the trend, a SELL only to close that BUY."""
+    flat = [10.0] * 50
+    buy = only("volume_wave_enhanced", bars_from_close([*flat, 10.5]))
+    assert buy.side.tolist() == [1] and buy.price[0] == 10.5
+    assert buy.reasons[0].startswith("angel ") and "above the trend EMA18" in buy.reasons[0]
+    # volume_wave sells on this cross_under; flat, the enhanced one has nothing to sell
+    assert only("volume_wave", bars_from_close([*flat, 9.5])).side.tolist() == [-1]
+    assert only("volume_wave_enhanced", bars_from_close([*flat, 9.5])).side.tolist() == [0]
+    # a jump (BUY at bar 50), a cross_under at 54 (SELL), a cross_over at 67 above the trend (BUY
+    # at 10.83), a slow decline, then a drop at bar 120 through the devil line: the SELL of that long
+    closes = [*flat, 11.0, *(11.0 - 0.01 * i for i in range(1, 70)), 11.0 - 0.01 * 70 - 0.6]
+    sell = only("volume_wave_enhanced", bars_from_close(closes))
+    assert sell.side.tolist() == [-1] and sell.price[0] == closes[-1]
+    assert sell.reasons[0].endswith("closing the long bought at 10.8300"), sell.reasons[0]
+    assert np.isnan(sell.stop_loss[0]) and np.isnan(sell.take_profit[0])
+    # the same bar in a window that starts after that BUY: the cross is there, no long to close
+    late = bars_from_close(closes[68:])
+    assert only("volume_wave", late).side.tolist() == [-1]
+    assert only("volume_wave_enhanced", late).side.tolist() == [0]
+
+
+def test_volume_wave_enhanced_ignores_a_cross_below_the_trend() -> None:
+    """A cross_over with the close under the trend is no BUY and leaves it flat: the next
+    cross_under sells nothing."""
+    flat = [10.0] * 50
+    closes = [*flat, 10.5, *(10.5 - 0.01 * i for i in range(1, 70)), 10.5 - 0.01 * 70 - 0.6]
+    w = bars_from_close(closes[:68])  # bar 67: angel crosses above devil, close 10.33 < trend
+    assert only("volume_wave", w).side.tolist() == [1]
+    assert only("volume_wave_enhanced", w).side.tolist() == [0]
+    w = bars_from_close(closes)
+    assert only("volume_wave", w).side.tolist() == [-1]
+    assert only("volume_wave_enhanced", w).side.tolist() == [0]
+
+
+def test_volume_wave_enhanced_fires_only_on_volume_wave_crosses(scan) -> None:  # type: ignore[no-untyped-def]
+    """Same lines: every enhanced hit is a volume_wave hit of the same side, and it fires less."""
+    _, _, results = scan
+    wave, enhanced = results["volume_wave"], results["volume_wave_enhanced"]
+    fired = enhanced.side != 0
+    assert np.array_equal(enhanced.side[fired], wave.side[fired])
+    assert fired.sum() < (wave.side != 0).sum()
+
+
+def ut_window() -> Window:
+    """Five bars worked by hand with atr_period 2 (k 1/2), key 1:
+    tr 1.0, 0.6, 1.2, 1.4, 1.6; atr 1.0, 0.8, 1.0, 1.2, 1.4;
+    stop 9.0, max(9.0, 9.8-0.8) = 9.0, max(9.0, 10.8-1.0) = 9.8, then the close 9.5 falls
+    through 9.8: 9.5+1.2 = 10.7 (SELL), then 11.0 rises through 10.7: 11.0-1.4 = 9.6 (BUY)."""
+    h = np.array([10.5, 10.2, 11.0, 10.0, 11.1])
+    lo = np.array([9.5, 9.6, 10.0, 9.4, 9.9])
+    c = np.array([10.0, 9.8, 10.8, 9.5, 11.0])
+    return Window(c, h, lo, c, np.array([1000.0, 1000, 1000, 1500, 3000]))
+
+
+def test_volatility_conservation_worked_by_hand() -> None:
+    w = ut_window()
+    fields = {k: getattr(w, k)[:, 0] for k in FIELDS}
+
+    def upto(n: int) -> Window:
+        return Window(**{k: v[:n] for k, v in fields.items()})
+
+    sell = only("volatility_conservation", upto(4), atr_period=2)
+    assert sell.side.tolist() == [-1] and sell.price[0] == 9.5 and np.isnan(sell.stop_loss[0])
+    assert sell.reasons[0] == "close 9.5000 broke below the ATR trailing stop 9.8000 (ATR2 1.2000)"
+    buy = only("volatility_conservation", upto(5), atr_period=2)
+    assert buy.side.tolist() == [1] and buy.price[0] == 11.0
+    assert buy.stop_loss[0] == pytest.approx(9.6, abs=1e-12) and np.isnan(buy.take_profit[0])
+    assert buy.reasons[0] == (
+        "close 11.0000 broke above the ATR trailing stop 10.7000 (ATR2 1.4000); stop now 9.6000"
+    )
+    for n in (2, 3):  # the close stays above a ratcheting stop: nothing
+        assert only("volatility_conservation", upto(n), atr_period=2).side.tolist() == [0]
+    assert only("volatility_conservation", upto(1), atr_period=2).side.tolist() == [0]  # min_bars 2
+    # a wider stop (key 3: 7.0, 7.4, 7.8, 7.8): the close 9.5 stays above it
+    wide = STRATEGIES["volatility_conservation"]({"atr_period": 2, "key": 3.0})
+    assert wide.evaluate(upto(4)).side.tolist() == [0]
+
+
+def test_volatility_conservation_stop_depends_on_the_window_start() -> None:
+    """The recursion starts at the window's first bar: the same bar in a window cut later can
+    give another answer, and each matches the reference on its own window."""
+    fields, _ = random_bars(np.random.default_rng(9), 120, 200, min_valid=120)
+    full = only("volatility_conservation", window(fields))
+    cut = only("volatility_conservation", window({k: v[60:] for k, v in fields.items()}))
+    assert (full.side != cut.side).any() or not np.array_equal(full.stop_loss, cut.stop_loss, equal_nan=True)
+    for j in range(200):
+        for start, h in ((0, full), (60, cut)):
+            o, hi, lo, c, v = (np.ascontiguousarray(fields[k][start:, j]) for k in FIELDS)
+            side, _, stop, _ = ref.volatility_conservation(o, hi, lo, c, v)
+            assert h.side[j] == side and np.array_equal(h.stop_loss[j], stop, equal_nan=True), (start, j)
+
+
 def trend_window(highs: list[float]) -> tuple[Window, tuple]:  # type: ignore[type-arg]
     hi = np.asarray(highs)
     lo, c = hi - 0.4, hi - 0.1
@@ -357,6 +524,41 @@ def test_other_confidences_order() -> None:
     c, v = [10.0] * 21, [1000.0] * 20
     assert conf("volume_surge", bars_from_close([*c, 10.8], [*v, 1000, 6000])) > conf(
         "volume_surge", bars_from_close([*c, 10.2], [*v, 1000, 2000])
+    )
+
+
+def test_new_confidences_are_the_documented_formulas(scan) -> None:  # type: ignore[no-untyped-def]
+    """The two strategies of the latest version score as their texts say, computed literally."""
+    fields, nv, results = scan
+    checked = 0
+    for key in ("volume_wave_enhanced", "volatility_conservation"):
+        hits = results[key]
+        for j in np.flatnonzero(hits.side):
+            _, h, lo, c, v = ref.series(fields, j, int(nv[j]))
+            if key == "volume_wave_enhanced":
+                expected = ref.volume_wave_enhanced_confidence(c, v, hits.side[j])
+            else:
+                expected = ref.volatility_conservation_confidence(h, lo, c, v)
+            assert hits.confidence[j] == pytest.approx(expected, rel=1e-9), (key, j)
+            checked += 1
+    assert checked > 100
+
+
+def test_new_confidences_order() -> None:
+    flat = [10.0] * 50
+    # a bigger jump: a wider gap after the cross and a close further above the trend
+    assert conf("volume_wave_enhanced", bars_from_close([*flat, 11.0])) > conf(
+        "volume_wave_enhanced", bars_from_close([*flat, 10.3])
+    )
+    loud = bars_from_close([*flat, 10.3], [1000.0] * 50 + [5000.0])
+    assert conf("volume_wave_enhanced", loud) > conf("volume_wave_enhanced", bars_from_close([*flat, 10.3]))
+    # the close breaking further through the trailing stop, and on more volume
+    down = [20 - 0.1 * i for i in range(30)]
+    assert conf("volatility_conservation", bars_from_close([*down, 19.0])) > conf(
+        "volatility_conservation", bars_from_close([*down, 17.5])
+    )
+    assert conf("volatility_conservation", bars_from_close([*down, 17.5], [1000.0] * 30 + [4000.0])) > conf(
+        "volatility_conservation", bars_from_close([*down, 17.5])
     )
 
 

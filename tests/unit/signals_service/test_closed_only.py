@@ -2,7 +2,9 @@ import numpy as np
 
 from marketbus.sessions import shanghai_ms
 from marketbus.trend import NF, TS
-from signals.scan import closed_only
+from signals.evaluate import window_ending_at
+from signals.scan import UNCLOSED_SLACK, closed_only, closed_targets
+from signals.strategies import WINDOW_BARS
 
 
 def rows(*ts: int) -> np.ndarray:
@@ -23,3 +25,18 @@ def test_the_scan_leaves_out_a_bar_still_being_built() -> None:
     assert len(closed_only(rows(minute), "1m", minute + 30_000)) == 0
     assert len(closed_only(rows(minute), "1m", minute + 60_000)) == 1
     assert len(closed_only(rows(), "1d", at_ten)) == 0
+
+
+def test_the_scan_window_of_the_last_closed_bar_is_the_streaming_window() -> None:
+    # 300 one-minute bars stored, the newest still being built: the scan answers for the bar before
+    # it, on the same 250 rows the streaming path read when that bar closed (strategies that replay
+    # from the first row of the window depend on where it starts)
+    start = shanghai_ms(2026, 11, 27, 9, 30)
+    series = rows(*(start + i * 60_000 for i in range(300)))
+    forming = int(series[-1, TS])
+    targets = closed_targets(
+        ["600519.SH"], [series[-(WINDOW_BARS + UNCLOSED_SLACK) :]], "1m", forming + 30_000
+    )
+    streaming = window_ending_at(series, forming - 60_000)
+    assert streaming is not None and len(streaming) == WINDOW_BARS
+    assert np.array_equal(targets[0].rows, streaming)

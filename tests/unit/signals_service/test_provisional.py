@@ -8,11 +8,10 @@ import numpy as np
 import orjson
 import pytest
 
-from marketbus.clock import parse_clock
+from marketbus.clock import market_now, parse_clock, published_now
 from marketbus.contracts import Quote, Signal, signal_id
 from marketbus.sessions import shanghai_ms
 from marketbus.trend import CLOSE, NF, OPEN, TS, VOLUME
-from signals.market_time import market_now_from, published_now
 from signals.provisional import (
     as_provisional,
     forming_day_ts,
@@ -79,8 +78,8 @@ def test_a_stale_clock_falls_back_to_the_configured_clock() -> None:
     assert published_now(raw, wall_now=5_000_000 + 5_001) is None
     fallback = parse_clock("2026-11-20T09:40:00@5000x60")  # anchor: wall epoch 5000 s
     fallback = type(fallback)(fallback.start_ms, fallback.anchor_ms, fallback.speed, wall=lambda: 5_001_000)
-    assert market_now_from(raw, 5_000_000 + 60_000, fallback) == shanghai_ms(2026, 11, 20, 9, 41)
-    assert market_now_from(raw, 5_000_000 + 1_000, fallback) == D + 1_000
+    assert market_now(raw, 5_000_000 + 60_000, fallback) == shanghai_ms(2026, 11, 20, 9, 41)
+    assert market_now(raw, 5_000_000 + 1_000, fallback) == D + 1_000
 
 
 def test_the_scan_answers_for_the_last_bar_closed_at_the_market_time() -> None:

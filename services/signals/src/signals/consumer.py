@@ -1,6 +1,8 @@
 """The streaming path: closed bars of the ``signals`` consumer group -> signals.
 
 Any worker can handle any bar: the window is read from the trend series, no per-code state is kept.
+Only the bars of the periods it is given (``MARKETBUS_SIGNAL_PERIODS``, every period by default) are
+evaluated; the others are counted and skipped, and acknowledged with the batch.
 The bars come decoded from the consumer runtime (:mod:`marketbus.consumer`), which acknowledges them
 after :meth:`BarProcessor.handle` returned, dead-letters what cannot be read, and retries.
 """
@@ -8,13 +10,13 @@ after :meth:`BarProcessor.handle` returned, dead-letters what cannot be read, an
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from marketbus.clock import wall_ms
-from marketbus.contracts import Bar
+from marketbus.contracts import PERIODS, Bar
 from marketbus.trend import TrendStore
 from signals.evaluate import Target, evaluate_windows, window_ending_at
 from signals.store import SignalStore
@@ -30,20 +32,34 @@ class Stats:
     bars: int = 0
     signals: int = 0
     missing_window: int = 0
+    skipped: int = 0  # bars of a period not evaluated as they arrive
 
 
 class BarProcessor:
-    def __init__(self, trend: TrendStore, store: SignalStore, strategies: Sequence[Strategy]) -> None:
+    def __init__(
+        self,
+        trend: TrendStore,
+        store: SignalStore,
+        strategies: Sequence[Strategy],
+        periods: Collection[str] = PERIODS,
+    ) -> None:
+        unknown = sorted(set(periods) - set(PERIODS))
+        if unknown:
+            raise ValueError(f"unknown signal period(s) {', '.join(unknown)}; known: {', '.join(PERIODS)}")
         self.trend = trend
         self.store = store
         self.strategies = strategies
+        self.periods = frozenset(periods)
         self.stats = Stats()
 
     async def handle(self, bars: Sequence[Bar]) -> None:
-        """Evaluate the strategies on each bar's window and write the signals (resolving the
-        day's provisional ones). Raises if the signals could not be written."""
-        if bars:
-            await self._process(bars)
+        """Evaluate the strategies on the window of each bar of the configured periods and write
+        the signals (resolving the day's provisional ones); bars of other periods are skipped.
+        Raises if the signals could not be written."""
+        wanted = [b for b in bars if b.period in self.periods]
+        self.stats.skipped += len(bars) - len(wanted)
+        if wanted:
+            await self._process(wanted)
 
     async def _process(self, bars: Sequence[Bar]) -> None:
         targets = await self._windows(bars)

@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("signals.scan")
 
 READ_CHUNK = 500
+# bars read beyond the window: the newest stored bars may not have closed yet (a bar being built),
+# and the window of the last CLOSED bar must start where the streaming path's starts (strategies
+# that replay from the first bar of the window depend on it)
+UNCLOSED_SLACK = 8
 LOCK_TTL_MS = 60_000
 
 
@@ -49,6 +53,18 @@ def closed_only(rows: np.ndarray, period: str, now: int) -> np.ndarray:
     while end and bar_close_ms(int(rows[end - 1, TS]), period) > now:
         end -= 1
     return rows[:end]
+
+
+def closed_targets(
+    codes: Sequence[str], windows: Sequence[np.ndarray], period: str, now: int
+) -> list[Target]:
+    """The window of each code's last bar closed at ``now``: the ``WINDOW_BARS`` rows ending with
+    it, the very window the streaming path evaluates when that bar arrives."""
+    return [
+        Target(code, period, closed[-WINDOW_BARS:])
+        for code, rows in zip(codes, windows, strict=True)
+        if len(closed := closed_only(rows, period, now))
+    ]
 
 
 def provisional_targets(
@@ -159,16 +175,12 @@ class Scanner:
             windows = []
             for start in range(0, len(codes), READ_CHUNK):
                 chunk = codes[start : start + READ_CHUNK]
-                windows.extend(await self.trend.tails(chunk, period, WINDOW_BARS))
+                windows.extend(await self.trend.tails(chunk, period, WINDOW_BARS + UNCLOSED_SLACK))
                 done = min(len(codes), start + READ_CHUNK)
                 if done < len(codes):
                     jobs = await self._report(jobs, percent=round(70.0 * done / len(codes), 1))
             market_now = await self.market_now()
-            targets = [
-                Target(c, period, closed)
-                for c, w in zip(codes, windows, strict=True)
-                if len(closed := closed_only(w, period, market_now))
-            ]
+            targets = closed_targets(codes, windows, period, market_now)
             day_ts = forming_day_ts(market_now) if period in PROVISIONAL_PERIODS else None
             forming: list[Target] = []
             if day_ts is not None:

@@ -18,9 +18,11 @@ from marketbus.settings import Settings, load_settings
 from marketbus.streams import BAR_SIGNALS, COMMAND_JOBS, COMMANDS, Publisher
 from marketbus.trend import TrendStore
 from marketbus.wire import text
+from signals import backfill
 from signals.commands import CommandHandler
 from signals.consumer import BarProcessor
 from signals.market_time import MarketTime
+from signals.queries import register as register_queries
 from signals.scan import Scanner
 from signals.scheduler import Calendar, Planner, Schedule, parse_schedule
 from signals.store import SignalStore
@@ -49,12 +51,14 @@ class SignalsService:
         rt.on_start(self._start)
         rt.consume(BAR_SIGNALS, self._on_bars)
         rt.consume(COMMAND_JOBS, self._on_commands, batch=100, on_dead_letter=self._fail_jobs)
+        self.queries = register_queries(rt, self.strategies, self.fallback_clock)  # mb:queries
         rt.stats(self._stats)
         rt.background(self._keep_calendar, "calendar")
         rt.every(DESCRIBE_EVERY_S, self._describe_strategies_if_gone, "strategies")
         if settings.auto_calculate_signals:
             rt.background(self._schedule_loop, "schedule")
         rt.on_stop(self._stop)
+        backfill.attach(self)  # the history run, for the scorecard (signals.backfill)
 
     @property
     def consuming(self) -> bool:
@@ -73,7 +77,7 @@ class SignalsService:
         await calendar.load(client, keys, today=self._market_today())
         trend = TrendStore(client, keys, s.trend_max_bars)
         store = SignalStore(client, keys, s.signals_maxlen)
-        self.processor = BarProcessor(trend, store, self.strategies)
+        self.processor = BarProcessor(trend, store, self.strategies, s.signal_periods)
         self.market = MarketTime(client, keys, self.fallback_clock)
         self.scanner = Scanner(
             client, keys.scan_lock, trend, store, self.strategies, self.consumer, self.market.now

@@ -15,7 +15,8 @@ SMA is bit-for-bit TA-Lib's (ties in crosses of tick-rounded prices resolve as T
 bundled TA-Lib picks an FMA build of some functions at run time on CPUs that have FMA, so for
 those only agreement to ~1e-14 relative is possible and the tests use ``rtol=1e-9``. LINEARREG
 is computed from scratch for every window (see ``regression``). Rolling max/min are exact
-whatever the algorithm. ``ema0`` and KDJ are not TA-Lib's; they follow STRATEGIES.md literally.
+whatever the algorithm. ``ema0``, KDJ, ``atr0`` and the ATR trailing stop are not TA-Lib's;
+they follow STRATEGIES.md literally.
 tests/unit/signals/test_indicators.py compares every function with TA-Lib (or pandas, or a
 literal loop) code by code on randomly padded data.
 
@@ -28,15 +29,17 @@ back, see ``align``); callers that keep data left-aligned (the strategies) pass
 ``left_aligned=True`` and skip the shifting. All of them accept a 1-D series too and then
 return 1-D results.
 
-The parts forms (``macd_lines``, ``rsi_parts``, ``kd_lines``, ``bb_parts``, ``rolling_levels``
-with their converters ``rsi_from_parts``, ``bb_bands``, ``rolling_from_levels``) take and return
-left-aligned 2-D arrays only; they give the intermediate results that callers cache and share
-(the strategies compute RSI and the bands on the last two bars only, and share rolling levels
-between window lengths). Inside ``recycle`` every (T, N) result comes from a per-thread pool.
+The parts forms (``macd_lines``, ``rsi_parts``, ``kd_lines``, ``bb_parts``, ``atr_stop_lines``,
+``rolling_levels`` with their converters ``rsi_from_parts``, ``bb_bands``,
+``rolling_from_levels``) take and return left-aligned 2-D arrays only; they give the
+intermediate results that callers cache and share (the strategies compute RSI and the bands on
+the last two bars only, and share rolling levels between window lengths). Inside ``recycle``
+every (T, N) result comes from a per-thread pool.
 
 Modules: ``align`` (padding, the NaN head), ``pool`` (the array pool), ``averages`` (SMA, EMA,
 MACD, ema0), ``oscillators`` (RSI, KDJ), ``bands`` (BBANDS), ``regression`` (LINEARREG),
-``rolling`` (MAX/MIN), ``ta_zero`` (TA-Lib's zero tests).
+``rolling`` (MAX/MIN), ``volatility`` (true range, ``atr0``, the ATR trailing stop; STRATEGIES.md,
+not TA-Lib's ATR), ``ta_zero`` (TA-Lib's zero tests).
 """
 
 from __future__ import annotations
@@ -48,8 +51,12 @@ from signals.indicators.oscillators import kd_lines, kdj, rsi, rsi_from_parts, r
 from signals.indicators.pool import empty, recycle
 from signals.indicators.regression import linearreg
 from signals.indicators.rolling import rolling_from_levels, rolling_levels, rolling_max, rolling_min
+from signals.indicators.volatility import atr0, atr_stop_lines, atr_trailing_stop, true_range
 
 __all__ = [
+    "atr0",
+    "atr_stop_lines",
+    "atr_trailing_stop",
     "bb_bands",
     "bb_parts",
     "bbands",
@@ -73,4 +80,5 @@ __all__ = [
     "rsi_from_parts",
     "rsi_parts",
     "sma",
+    "true_range",
 ]

@@ -1,4 +1,4 @@
-"""The strategies of STRATEGIES.md, registered in one place.
+"""The ten strategies of STRATEGIES.md, registered in one place (in the order of that document).
 
 ``evaluate_all(build_strategies(), Window.from_time_major(tm))`` is the whole computation for
 both callers: the streaming path (one code, N=1) and the full-market scan (all codes at once).
@@ -18,8 +18,10 @@ from signals.strategies.ma_cross import MaCross
 from signals.strategies.macd_cross import MacdCross
 from signals.strategies.rsi_reversal import RsiReversal
 from signals.strategies.trend_continuation import TrendContinuation
+from signals.strategies.volatility_conservation import VolatilityConservation
 from signals.strategies.volume_surge import VolumeSurge
 from signals.strategies.volume_wave import VolumeWave
+from signals.strategies.volume_wave_enhanced import VolumeWaveEnhanced
 
 __all__ = [
     "STRATEGIES",
@@ -46,6 +48,8 @@ STRATEGIES: dict[str, type[Strategy[Any]]] = {
         BollBreakout,
         KdjCross,
         VolumeSurge,
+        VolumeWaveEnhanced,
+        VolatilityConservation,
     )
 }
 

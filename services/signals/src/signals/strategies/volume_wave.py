@@ -39,15 +39,24 @@ class VolumeWave(CrossStrategy[VolumeWaveParams]):
 
     def lines(self, a: Aligned) -> tuple[Array, Array]:
         """(angel, devil), left-aligned (every code starts at row 0)."""
-        p = self.params
-        close = a.close
-        angel = ind.ema0(close, p.angel, left_aligned=True)
-        lr = ind.linearreg(close, p.length, left_aligned=True)
-        devil = devil_line(close, lr, p.length, p.multiplier, p.devil)
-        return angel, devil
+        return wave_lines(a, self.params)
 
     def labels(self) -> tuple[str, str]:
         return "angel", "devil"
+
+
+def wave_lines(a: Aligned, p: VolumeWaveParams) -> tuple[Array, Array]:
+    """(angel, devil) of the parameters ``p``, left-aligned, memoised on the window: volume_wave
+    and volume_wave_enhanced evaluated together compute them once."""
+
+    def compute() -> tuple[Array, Array]:
+        close = a.close
+        angel = ind.ema0(close, p.angel, left_aligned=True)
+        lr = ind.linearreg(close, p.length, left_aligned=True)
+        return angel, devil_line(close, lr, p.length, p.multiplier, p.devil)
+
+    lines: tuple[Array, Array] = a.cached(("wave", p.angel, p.length, p.multiplier, p.devil), compute)
+    return lines
 
 
 def devil_line(close: Array, lr: Array, length: int, mult: float, n: int) -> Array:
