@@ -4,7 +4,7 @@ import datetime as dt
 import math
 from zoneinfo import ZoneInfo
 
-from marketbus.contracts import Bar, Tick
+from marketbus.contracts import PERIODS, Bar, Tick
 from marketbus.sessions import SESSION_END_GRACE_MS
 from marketbus.sessions import shanghai_ms as sh
 from quotes.aggregate import BarAggregator
@@ -15,6 +15,7 @@ from quotes.universe import load_universe
 SH = ZoneInfo("Asia/Shanghai")
 DAY = (2024, 5, 10)
 CODES = load_universe()[::27]  # a handful of ETFs and stocks
+ONE_DAY = ("1m", "5m", "1d")  # the periods the reference here computes (the others: test_periods_aggregate)
 
 
 def labels(ts: int) -> dict[str, int]:
@@ -88,7 +89,7 @@ def day_of_ticks() -> list[Tick]:
 
 def test_bars_match_independent_computation_across_lunch_and_close() -> None:
     ticks = day_of_ticks()
-    agg = BarAggregator()
+    agg = BarAggregator(ONE_DAY)
     bars: list[Bar] = []
     for tick in ticks:
         bars.extend(agg.advance(tick.ts))  # the timer runs as time passes
@@ -134,7 +135,7 @@ def test_flush_closes_open_bars() -> None:
     agg.add(tick(sh(*DAY, 10, 0, 1), 4.0, 1000))
     agg.add(tick(sh(*DAY, 10, 0, 2), 4.2, 1300))
     bars = agg.flush()
-    assert sorted(b.period for b in bars) == ["1d", "1m", "5m"]
+    assert sorted(b.period for b in bars) == sorted(PERIODS)
     one = next(b for b in bars if b.period == "1m")
     assert (one.open, one.high, one.close, one.volume) == (4.0, 4.2, 4.2, 300)
     daily = next(b for b in bars if b.period == "1d")
@@ -153,7 +154,7 @@ def test_late_tick_does_not_reopen_a_closed_bar() -> None:
 
 
 def test_a_new_day_closes_the_previous_days_bars_and_resets_volume() -> None:
-    agg = BarAggregator()
+    agg = BarAggregator(ONE_DAY)
     agg.add(tick(sh(*DAY, 14, 59, 50), 4.0, 9_000_000))
     bars = agg.add(tick(sh(2024, 5, 13, 9, 25), 4.1, 2000))
     assert sorted(b.period for b in bars) == ["1d", "1m", "5m"]
@@ -248,7 +249,7 @@ def test_a_restart_mid_bar_continues_the_partial_bar() -> None:
 
 
 def test_a_snapshot_that_adds_nothing_is_recognised() -> None:
-    agg = BarAggregator()
+    agg = BarAggregator(ONE_DAY)
     last = tick(sh(*DAY, 15, 0, 3), 4.0, 5_000)
     agg.add(tick(sh(*DAY, 14, 59, 57), 4.0, 4_000))
     agg.add(last)

@@ -3,15 +3,19 @@
 One hash field per code holds everything the aggregator knows about the code's trading day: the
 day, the last tick time, the cumulative volume and amount seen, and per period the forming bar
 (open/high/low/close, the cumulative figures at its start and at its last tick), the time of the
-last closed bar and where the next bar starts counting. The quotes service writes the state of
-every code a batch changed in the same pipeline as that batch's ticks and bars, and builds its
-aggregator from the stored states at start, so a restart (SIGTERM or SIGKILL) resumes exactly
-where the last written batch left off.
+last closed bar and where the next bar starts counting. A forming 1w or 1M bar outlives the day:
+it is carried into the next day's state, its start figures lowered by what the earlier days
+traded (so its volume is those days' volume plus the new day's cumulative figure), and marked
+carried (its open is settled: the provider's open of a later day does not replace it). The quotes
+service writes the state of every code a batch changed in the same pipeline as that batch's ticks
+and bars, and builds its aggregator from the stored states at start, so a restart (SIGTERM or
+SIGKILL) resumes exactly where the last written batch left off.
 
-Encoding (little-endian, :mod:`struct`), about 330 bytes for a code with three forming bars::
+Encoding (little-endian, :mod:`struct`), about 820 bytes for a code with eight forming bars::
 
     header  B version, B periods, q day_ms, q last_ts, d volume, d amount
-    period  B period id (1m 0, 5m 1, 1d 2), B flags (1 closed, 2 base, 4 a forming bar follows),
+    period  B period id (1m 0, 5m 1, 1d 2, 15m 3, 30m 4, 60m 5, 1w 6, 1M 7), B flags (1 closed,
+            2 base, 4 a forming bar follows, 8 that bar was carried from an earlier day),
             q last closed bar ts, d base volume, d base amount
     bar     q ts, d open, high, low, close, base volume, base amount, volume, amount
 
@@ -33,14 +37,14 @@ if TYPE_CHECKING:
     from marketbus.keys import Keys
 
 VERSION = 1
-PERIOD_IDS = {"1m": 0, "5m": 1, "1d": 2}
+PERIOD_IDS = {"1m": 0, "5m": 1, "1d": 2, "15m": 3, "30m": 4, "60m": 5, "1w": 6, "1M": 7}
 PERIOD_NAMES = {v: k for k, v in PERIOD_IDS.items()}
 _HEAD = struct.Struct("<BBqqdd")
 _PERIOD = struct.Struct("<BBqdd")
 _BAR = struct.Struct("<q8d")
 _PERIOD_BAR = struct.Struct(_PERIOD.format + _BAR.format[1:])
 _ORDER = tuple(PERIOD_IDS.items())
-_CLOSED, _BASE, _OPEN = 1, 2, 4
+_CLOSED, _BASE, _OPEN, _CARRIED = 1, 2, 4, 8
 
 
 class DayStateError(ValueError):
@@ -50,7 +54,9 @@ class DayStateError(ValueError):
 @dataclass(slots=True)
 class OpenBar:
     """A bar being built. Volume and amount are cumulative day figures: at the bar's start
-    (``base_*``) and at its last tick; the bar's own volume is the difference."""
+    (``base_*``) and at its last tick; the bar's own volume is the difference. A 1w or 1M bar
+    carried into a later day (``carried``) has the earlier days' volume and amount subtracted
+    from its start figures."""
 
     ts: int
     close_at: int
@@ -62,6 +68,7 @@ class OpenBar:
     base_amount: float
     volume: float
     amount: float
+    carried: bool = False  # a multi-day bar begun on an earlier day than the state's
 
 
 @dataclass(slots=True)
@@ -94,7 +101,8 @@ def encode(state: CodeState) -> bytes:
             b = bar
             ohlc = (b.open, b.high, b.low, b.close)
             cum = (b.base_volume, b.base_amount, b.volume, b.amount)
-            parts.append(_PERIOD_BAR.pack(pid, flags | _OPEN, closed, base_v, base_a, b.ts, *ohlc, *cum))
+            flags |= _OPEN | (_CARRIED if b.carried else 0)
+            parts.append(_PERIOD_BAR.pack(pid, flags, closed, base_v, base_a, b.ts, *ohlc, *cum))
     parts[0] = _HEAD.pack(VERSION, len(parts) - 1, state.day_ms, state.last_ts, state.volume, state.amount)
     return b"".join(parts)
 
@@ -126,7 +134,8 @@ def decode(raw: bytes, code: str = "?") -> CodeState:
                 raise DayStateError(f"day state of {code}: truncated at byte {pos} of {len(raw)}")
             ts, o, h, lo, c, bv, ba, v, a = _BAR.unpack_from(raw, pos)
             pos += _BAR.size
-            state.bars[period] = OpenBar(ts, bar_close_ms(ts, period), o, h, lo, c, bv, ba, v, a)
+            close_at = bar_close_ms(ts, period)
+            state.bars[period] = OpenBar(ts, close_at, o, h, lo, c, bv, ba, v, a, bool(flags & _CARRIED))
     if pos != len(raw):
         raise DayStateError(f"day state of {code}: {len(raw) - pos} trailing bytes after byte {pos}")
     return state

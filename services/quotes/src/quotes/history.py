@@ -1,4 +1,6 @@
-"""Seed history for the simulated market: daily and 1-minute bars that end where the sim starts.
+"""Seed history for the simulated market: daily and 1-minute bars that end where the sim starts,
+and the coarser periods made of them (5m, 15m, 30m, 60m of the minutes, 1w and 1M of the days,
+by :func:`quotes.aggregate.resample`, the bucket rules of the live path).
 
 For a code without trend data, the sim's start is made consistent with its past: the last
 1-minute bar before the start closes at the code's reference price (the sim's first price), the
@@ -6,6 +8,12 @@ daily series ends on the trading day before the start with the close of that day
 (the sim's ``pre_close``), and a start in the afternoon resumes the morning's open, high, low and
 volume. Paths are drawn backwards from those anchors, so the reference prices stay realistic.
 Everything is a pure function of the seed, the code and the start time.
+
+A derived bar is seeded only when it is whole: it starts inside the seeded rows and closes by the
+sim's start. The week and month the sim starts in are not bars yet: their days before the start
+become the code's stored day state instead (:func:`quotes.aggregate.prior_days_state`, written
+unless the code has one), so the 1w and 1M bars the live path closes hold the whole week and
+month.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import numpy as np
 
 from marketbus import trend
 from marketbus.sessions import (
+    bar_close_ms,
     day_start_ms,
     is_in_session,
     local_day_start_ms,
@@ -25,6 +34,8 @@ from marketbus.sessions import (
     trading_date,
     trading_days_before,
 )
+from quotes.aggregate import coarser_periods, prior_days_state, resample
+from quotes.daystate import CodeState, encode
 from quotes.feeds.base import DayState
 from quotes.feeds.sim import round_to_tick
 from quotes.universe import Listing
@@ -45,6 +56,19 @@ class SeedHistory:
     daily: dict[str, np.ndarray] = field(default_factory=dict)  # code -> rows (n, 7)
     minute: dict[str, np.ndarray] = field(default_factory=dict)
     states: dict[str, DayState] = field(default_factory=dict)  # where the sim starts
+    derived: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # period -> code -> rows
+    carried: dict[str, CodeState] = field(default_factory=dict)  # code -> its days of the start's
+    # week and month, as the aggregator's stored day state
+
+
+def derived_rows(rows: np.ndarray, period: str, start_ms: int) -> np.ndarray:
+    """The whole bars of ``period`` made of ``rows`` (finer bars of one code), closed by
+    ``start_ms``."""
+    out = resample(rows, period, whole_first=True)
+    if len(out):
+        closed = np.array([bar_close_ms(int(ts), period) <= start_ms for ts in out[:, 0]], dtype=bool)
+        out = out[closed]
+    return out
 
 
 def _code_rng(seed: int, code: str) -> np.random.Generator:
@@ -145,6 +169,12 @@ def synth_history(universe: list[Listing], seed: int, start_ms: int) -> SeedHist
         out.daily[item.code] = daily
         out.minute[item.code] = minute
         out.states[item.code] = state
+        for source, rows in (("1m", minute), ("1d", daily)):
+            for period in coarser_periods(source):
+                out.derived.setdefault(period, {})[item.code] = derived_rows(rows, period, start_ms)
+        carried = prior_days_state(start_ms, daily)
+        if carried is not None:
+            out.carried[item.code] = carried
     return out
 
 
@@ -174,4 +204,11 @@ async def seed_history(
     history = synth_history(chosen, seed, start_ms)
     await store.merge_rows(history.daily, "1d")
     await store.merge_rows(history.minute, "1m")
+    for period, rows_by_code in history.derived.items():
+        await store.merge_rows({c: rows for c, rows in rows_by_code.items() if len(rows)}, period)
+    if history.carried:
+        pipe = store.client.pipeline(transaction=False)
+        for code, carried in history.carried.items():
+            pipe.hsetnx(store.keys.daystate, code, encode(carried))  # a stored state stands
+        await pipe.execute()
     return history.states

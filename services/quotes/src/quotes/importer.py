@@ -2,11 +2,22 @@
 
 ``period="1d"``: Tushare ``daily`` layout (ts_code, trade_date YYYYMMDD, open, high, low, close,
 pre_close, change, pct_chg, vol, amount) with ``vol`` in lots of 100 shares and ``amount`` in
-thousands of yuan; converted to shares and yuan. ``period="1m"``/``"5m"``: Tushare ``stk_mins``
-layout (ts_code, trade_time, open, close, high, low, vol, amount) with ``vol`` in shares and
-``amount`` in yuan; ``trade_time`` is the bar's end and the 09:30:00 row (the opening call auction)
-is folded into the day's first bar, as :func:`quotes.tables.stk_mins_bar_start` defines (the replay
-feed reads these files the same way). The bar time becomes the bar's start.
+thousands of yuan; converted to shares and yuan. ``period="1w"``/``"1M"``: Tushare ``weekly`` /
+``monthly`` (or ``stk_weekly_monthly``), the same columns and units; ``trade_date`` is any day of
+the week or month (Tushare gives its last trading day, or its last day), and the bar time becomes
+the week's or month's bar start (00:00 of its first trading day, :func:`marketbus.sessions.bucket_of_day`).
+``period="1m"``/``"5m"``/``"15m"``/``"30m"``/``"60m"``: Tushare ``stk_mins`` layout (ts_code,
+trade_time, open, close, high, low, vol, amount) with ``vol`` in shares and ``amount`` in yuan;
+``trade_time`` is the bar's end (60m bars end at 10:30, 11:30, 14:00, 15:00) and the 09:30:00 row
+(the opening call auction) is folded into the day's first bar, as
+:func:`quotes.tables.stk_mins_bar_start` defines (the replay feed reads these files the same
+way). The bar time becomes the bar's start.
+
+The coarser periods made of the imported one (:func:`quotes.aggregate.coarser_periods`: 5m, 15m,
+30m and 60m of 1m bars, 1w and 1M of 1d bars) are derived from the file's good rows by
+:func:`quotes.aggregate.resample` and merged too; the first bar of a code is left out when the
+file begins after its start (it would hold only part of its time). The last one may be partial
+(the week so far): a later import or the live path replaces it.
 
 Every bad row is reported with its line number (header = line 1) and reason and skipped; the good
 rows are merged into the trend series (a bar of the same time replaces, importing twice changes
@@ -28,9 +39,18 @@ import pandas as pd
 from marketbus.contracts import CODE_RE, PERIODS
 from marketbus.keys import Keys
 from marketbus.redis import connect
-from marketbus.sessions import DAY_MS, MINUTE_MS, UTC_OFFSET_MS
+from marketbus.sessions import (
+    DAY_MS,
+    INTRADAY_MS,
+    MULTI_DAY_PERIODS,
+    SESSIONS,
+    UTC_OFFSET_MS,
+    bucket_of_day,
+    bucket_of_minute,
+)
 from marketbus.settings import Settings
 from marketbus.trend import NF, TrendStore
+from quotes.aggregate import coarser_periods, resample
 from quotes.tables import (
     TUSHARE_UNITS,
     BadRow,
@@ -48,9 +68,9 @@ if TYPE_CHECKING:
 CHUNK_CODES = 500
 PRICE_COLUMNS = ("open", "high", "low", "close")
 LAYOUTS = {  # every period of PERIODS: time column, shares per vol unit, yuan per amount unit
-    "1d": ("trade_date", *TUSHARE_UNITS["trade_date"]),
-    "1m": ("trade_time", *TUSHARE_UNITS["trade_time"]),
-    "5m": ("trade_time", *TUSHARE_UNITS["trade_time"]),
+    period: (column, *TUSHARE_UNITS[column])
+    for period in PERIODS
+    for column in ("trade_time" if period in INTRADAY_MS else "trade_date",)
 }
 
 ProgressFn = Callable[[int, int], None]
@@ -65,6 +85,7 @@ class ImportSummary:
     added: int = 0  # bars that were not in the series before
     codes: int = 0
     new_codes: list[str] = field(default_factory=list)  # added to the universe
+    derived: dict[str, tuple[int, int]] = field(default_factory=dict)  # period -> (bars, new)
     rejected: list[BadRow] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -74,6 +95,9 @@ class ImportSummary:
             f"{self.codes} codes, period {self.period}, {len(self.rejected)} rejected, "
             f"{len(self.new_codes)} codes added to the universe, {self.seconds:.2f}s"
         ]
+        if self.derived:
+            made = ", ".join(f"{p} {bars} bars ({new} new)" for p, (bars, new) in self.derived.items())
+            lines.append(f"  derived: {made}")
         lines += [f"  rejected {row}" for row in self.rejected[:max_rejects]]
         if len(self.rejected) > max_rejects:
             lines.append(f"  ... and {len(self.rejected) - max_rejects} more rejected rows")
@@ -112,7 +136,7 @@ def parse_bars(path: str | Path, period: str = "1d") -> ParsedBars:
     flag(frame[required].isna().all(axis=1).to_numpy(), lambda i: "empty row")
     flag(~codes.str.match(CODE_RE.pattern).to_numpy(dtype=bool, na_value=False),
          lambda i: f"bad ts_code {raw['ts_code'].iloc[i]!r} (expected like 600519.SH)")  # fmt: skip
-    fmt = "%Y%m%d" if period == "1d" else None
+    fmt = "%Y%m%d" if time_col == "trade_date" else None
     ts = shanghai_epoch_ms(frame[time_col], fmt)
     flag(np.isnan(ts), lambda i: f"bad {time_col} {raw[time_col].iloc[i]!r}")
     values = {c: numeric(frame[c]) for c in (*PRICE_COLUMNS, "vol", "amount")}
@@ -133,9 +157,11 @@ def parse_bars(path: str | Path, period: str = "1d") -> ParsedBars:
              lambda i: f"{raw[time_col].iloc[i]} is a weekend day")  # fmt: skip
         bar_ts = ts
         is_open = np.zeros(n, dtype=bool)
+    elif period in MULTI_DAY_PERIODS:
+        bar_ts = _day_buckets(ts, period)  # any day of the week or month: its bar start
+        is_open = np.zeros(n, dtype=bool)
     else:
-        step = MINUTE_MS * (5 if period == "5m" else 1)
-        bar_ts, is_open = stk_mins_bar_start(ts, step)
+        bar_ts, is_open = _intraday_bar_start(ts, period)
         flag(~np.isnan(ts) & np.isnan(bar_ts),
              lambda i: f"{raw[time_col].iloc[i]} is not the end of a {period} session bar "
                        "(nor the 09:30:00 opening auction)")  # fmt: skip
@@ -173,6 +199,42 @@ def parse_bars(path: str | Path, period: str = "1d") -> ParsedBars:
     return ParsedBars(rows_by_code, rejected, n + unsplittable)
 
 
+def _day_buckets(ts: np.ndarray, period: str) -> np.ndarray:
+    """The 1w / 1M bar start of each day (NaN stays NaN)."""
+    out = np.full(len(ts), np.nan)
+    ok = ~np.isnan(ts)
+    days, inverse = np.unique(ts[ok], return_inverse=True)
+    out[ok] = np.array([bucket_of_day(int(d), period) for d in days], dtype=np.float64)[inverse]
+    return out
+
+
+def _intraday_bar_start(ts: np.ndarray, period: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`quotes.tables.stk_mins_bar_start`, which aligns bars to multiples of their length
+    after midnight; where the session opens are no such multiple (60m: the morning opens at
+    09:30, so its bars end at 10:30 and 11:30), each row's bar is checked by the session rule of
+    :func:`marketbus.sessions.bucket_of_minute` instead."""
+    step = INTRADAY_MS[period]
+    bar_ts, is_open = stk_mins_bar_start(ts, step)
+    if all(open_ % step == 0 for open_, _close in SESSIONS):
+        return bar_ts, is_open
+    for i in np.flatnonzero(~np.isnan(ts) & ~is_open):
+        start = int(ts[i]) - step
+        tod = (start + UTC_OFFSET_MS) % DAY_MS
+        within = any(open_ <= tod and tod + step <= close for open_, close in SESSIONS)
+        bar_ts[i] = start if within and bucket_of_minute(start, period) == start else np.nan
+    return bar_ts, is_open
+
+
+def derive(rows_by_code: dict[str, np.ndarray], period: str) -> dict[str, dict[str, np.ndarray]]:
+    """The bars of every coarser period made of imported ``period`` bars (pure): coarser period ->
+    code -> rows; a code's first bar is left out when its rows begin after that bar's start."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for coarser in coarser_periods(period):
+        made = {code: resample(rows, coarser, whole_first=True) for code, rows in rows_by_code.items()}
+        out[coarser] = {code: rows for code, rows in made.items() if len(rows)}
+    return out
+
+
 async def import_history(
     path: str | Path,
     settings: Settings,
@@ -205,6 +267,10 @@ async def import_history(
             for start in range(0, len(codes), CHUNK_CODES):
                 chunk = {c: parsed.rows_by_code[c] for c in codes[start : start + CHUNK_CODES]}
                 summary.added += await store.merge_rows(chunk, period)
+                for coarser, rows_by_code in derive(chunk, period).items():
+                    bars, new = summary.derived.get(coarser, (0, 0))
+                    new += await store.merge_rows(rows_by_code, coarser)
+                    summary.derived[coarser] = (bars + sum(map(len, rows_by_code.values())), new)
                 bar.update(len(chunk))
             summary.new_codes = await add_to_universe(client, keys, codes)
         finally:

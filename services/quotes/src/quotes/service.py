@@ -39,7 +39,7 @@ from marketbus.settings import Settings
 from marketbus.streams import BARS, TICKS, Publisher
 from marketbus.trend import TrendStore
 from quotes import daystate
-from quotes.aggregate import BarAggregator
+from quotes.aggregate import BarAggregator, prior_days_state
 from quotes.feeds.base import Feed
 from quotes.feeds.poll import PollFeed
 from quotes.universe import Listing, publish
@@ -52,6 +52,7 @@ log = logging.getLogger("quotes")
 
 ADVANCE_EVERY = 0.1  # seconds between bar-closing checks
 HEARTBEAT_EVERY = 1.0
+DAYS_IN_A_MONTH_BAR = 25  # daily bars read to rebuild a forming month (23 trading days at most)
 STATS_EVERY = 10.0
 SERVICE_NAME = "quotes"
 
@@ -256,6 +257,8 @@ class QuotesService:
             log.error("ignoring the stored day state of %s: %s", code, error)
         if bad:
             self.pending_counters["daystate_unreadable"] += len(bad)
+        built = await self._states_from_daily_bars([c for c in self.listings if c not in states])
+        states.update(built)
         async with self._lock:
             self.aggregator = BarAggregator(self.aggregator.periods, states)
             self.last_ts = self.aggregator.last_ts()
@@ -263,6 +266,23 @@ class QuotesService:
         if states:
             log.info("restored the day state of %d codes", len(states))
         return len(states)
+
+    async def _states_from_daily_bars(self, codes: list[str]) -> dict[str, daystate.CodeState]:
+        """For codes with no stored day state (a first start, mid-week, after an import): the week
+        and month bars forming now, holding the stored daily bars of their days before today, so
+        the live path does not start a week or a month at its first tick."""
+        if not codes:
+            return {}
+        now = self.feed.now_ms()
+        tails = await self.store.tails(codes, "1d", DAYS_IN_A_MONTH_BAR)
+        out: dict[str, daystate.CodeState] = {}
+        for code, daily in zip(codes, tails, strict=True):
+            state = prior_days_state(now, daily, self.aggregator.periods)
+            if state is not None:
+                out[code] = state
+        if out:
+            log.info("the forming week and month bars of %d codes built from their daily bars", len(out))
+        return out
 
     async def heartbeat(self) -> None:
         """Liveness, the market clock (the feed's time up to which every tick was handed over,
