@@ -18,6 +18,8 @@ from gateway.oldapp.codes import from_old, to_old
         ("430047", "430047.BJ"),
         ("830799", "830799.BJ"),
         ("920001", "920001.BJ"),
+        ("900901", "900901.SH"),  # a Shanghai B share
+        ("200002", "200002.SZ"),  # a Shenzhen B share
         ("000001.SH", "000001.SH"),  # 上证指数 keeps its suffix
         ("399006.sz", "399006.SZ"),
         (" 600519 ", "600519.SH"),

@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors
 from gateway.batching import HashFieldLoader
 from gateway.metrics import Metrics, MetricsMiddleware
+from gateway.oldapp.ws import OldAppWsHub
 from gateway.ratelimit import RateLimiter
 from gateway.routes import (
     asyncapi,
@@ -83,11 +85,12 @@ class BodyLimitMiddleware:
 
 def end_streams(app: FastAPI) -> None:
     """End every open SSE response now, and each one opened after: the server is shutting down.
+    The old app's WebSocket clients are closed too (code 1001) and new ones refused.
 
     uvicorn waits for open responses before it runs the lifespan's shutdown, so this is called
     when the shutdown begins (gateway.__main__.Server), and again by the lifespan for any other
     server."""
-    for name in ("signal_hub", "quote_hub"):
+    for name in ("signal_hub", "quote_hub", "oldapp_ws"):
         hub = getattr(app.state, name, None)
         if hub is not None:
             hub.close()
@@ -111,12 +114,15 @@ def create_app(settings: Settings) -> FastAPI:
         state.snapshots = HashFieldLoader(redis, keys.snapshots)
         state.signal_hub = signal_hub
         state.quote_hub = quote_hub
+        state.oldapp_ws = oldapp_ws = OldAppWsHub(redis, keys, settings, state.trend)
         signal_hub.start()
         quote_hub.start()
+        oldapp_ws.start()
         try:
             yield
         finally:
             end_streams(app)
+            await oldapp_ws.stop()
             await quote_hub.stop()
             await signal_hub.stop()
             await redis.aclose()
@@ -138,6 +144,7 @@ def create_app(settings: Settings) -> FastAPI:
         *(oldapp, oldapp_eval, oldapp_ws, chart, scorecard),
     ):
         app.include_router(module.router)
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)  # as the old backend did
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.oldapp.models import OldStrategy
 from marketbus.contracts import JobState, Period, Quote, Security, Signal, StrategyInfo, TaskType
 
 
@@ -51,7 +52,12 @@ class SignalList(BaseModel):
 
 
 class StrategyList(BaseModel):
-    items: list[StrategyInfo]
+    """Today's clients read ``items``; the replaced system's app reads ``strategies`` and ``total``
+    (OLD_API.md P1): one answer for both (see GET /api/strategies)."""
+
+    items: list[StrategyInfo] = Field(description="every strategy with its parameters, by key")
+    strategies: list[OldStrategy] = Field(description="the old app's list: its default (volume_wave) first")
+    total: int = Field(description="how many strategies (the old app's count)")
 
 
 class TriggerRequest(BaseModel):

@@ -69,6 +69,13 @@ async def universe(redis: Redis, keys: Keys) -> list[Security]:
     return out
 
 
+async def securities_of(redis: Redis, keys: Keys, codes: list[str]) -> dict[str, Security]:
+    """The universe entries of ``codes`` that it has, by code (one HMGET)."""
+    if not codes:
+        return {}
+    return {s.code: s for s in _models(Security, await redis.hmget(keys.universe, codes), "universe entry")}
+
+
 async def code_known(redis: Redis, keys: Keys, code: str) -> bool:
     pipe = redis.pipeline(transaction=False)
     pipe.hexists(keys.universe, code)
@@ -153,8 +160,26 @@ async def signals_after(redis: Redis, keys: Keys, after: str) -> AsyncIterator[t
         lo = f"({wire.text(entries[-1][0])}"
 
 
+async def signals_last_id(redis: Redis, keys: Keys) -> str | None:
+    """The id of the newest entry of the signals stream (None when empty): it moves whenever the
+    latest signals do (both are written in one transaction)."""
+    newest = await redis.xrevrange(keys.signals, count=1)
+    return wire.text(newest[0][0]) if newest else None
+
+
 async def latest_signals(redis: Redis, keys: Keys) -> list[Signal]:
     return _models(Signal, await redis.hvals(keys.signals_latest), "latest-signal entry")
+
+
+async def latest_signals_of(
+    redis: Redis, keys: Keys, wanted: list[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], Signal]:
+    """The latest signal of each (code, strategy, period) that has one (one HMGET)."""
+    if not wanted:
+        return {}
+    fields = [f"{code}|{strategy}|{period}" for code, strategy, period in wanted]
+    found = _models(Signal, await redis.hmget(keys.signals_latest, fields), "latest-signal entry")
+    return {(s.code, s.strategy, s.period): s for s in found}
 
 
 async def strategies(redis: Redis, keys: Keys) -> list[StrategyInfo]:
@@ -180,6 +205,12 @@ async def scheduler_state(redis: Redis, keys: Keys) -> SchedulerState:
 
 
 # operations --------------------------------------------------------------------------------------
+async def market_clock(redis: Redis, keys: Keys) -> bytes | str | None:
+    """The market clock the quotes service publishes (raw JSON ``{ts, wall}``), or None."""
+    raw: bytes | str | None = await redis.get(keys.market_clock)
+    return raw
+
+
 async def ping(redis: Redis) -> None:
     """Raises when the server does not answer."""
     await redis.ping()

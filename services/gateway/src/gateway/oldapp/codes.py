@@ -14,8 +14,9 @@ _BJ_PREFIXES = ("43", "83", "87", "88", "92")
 
 def exchange_of(number: str) -> str:
     """The old backend's suffix of a 6-digit number: 6 and 5 are Shanghai; 43, 83, 87, 88 and 92
-    Beijing; the rest Shenzhen."""
-    if number.startswith(("6", "5")):
+    Beijing; the rest Shenzhen; and, where the old rule was wrong, 900 (Shanghai's B shares, which
+    the universe lists on SH) is Shanghai."""
+    if number.startswith(("6", "5", "900")):
         return "SH"
     if number.startswith(_BJ_PREFIXES):
         return "BJ"

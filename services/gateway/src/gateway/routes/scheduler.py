@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 
 from gateway import reads, writes
+from gateway.auth import bearer, token_matches
 from gateway.deps import CommandsDep, KeysDep, LimiterDep, RedisDep, SettingsDep
 from gateway.errors import ApiError, not_found, responses
 from gateway.models import SchedulerStatus, TriggerAccepted, TriggerRequest
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from marketbus.streams import Publisher
 
 router = APIRouter(tags=["scheduler"])
-bearer = HTTPBearer(auto_error=False, description="MARKETBUS_API_TOKEN")
 
 
 async def authorize(
@@ -49,7 +48,7 @@ async def authorize(
             headers={"Retry-After": str(max(1, round(wait)))},
         )
     given = credentials.credentials if credentials is not None else ""
-    if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+    if not token_matches(given, token.get_secret_value()):
         raise ApiError(
             401,
             "unauthorized",

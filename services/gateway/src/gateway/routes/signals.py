@@ -12,6 +12,7 @@ from gateway import reads
 from gateway.deps import KeysDep, RedisDep
 from gateway.errors import not_found, responses
 from gateway.models import SignalList, StrategyList
+from gateway.oldapp.strategies import old_strategies
 from gateway.queries import SignalFilter, buy_view, latest_view
 from gateway.routes.params import CodePath, CodeQuery, StreamIdQuery
 from marketbus.contracts import Period, Side
@@ -127,5 +128,13 @@ async def signals_of(
 
 @router.get("/api/strategies", response_model=StrategyList, responses=responses(503))
 async def strategies(redis: RedisDep, keys: KeysDep) -> StrategyList:
-    """The strategies the signals service runs, with their parameters."""
-    return StrategyList(items=await reads.strategies(redis, keys))
+    """The strategies the signals service runs, with their parameters (`items`, by key).
+
+    The replaced system's app asks the same path (OLD_API.md P1) and reads `strategies`
+    (`{code, name, description}`) and `total`: one route and one answer serve both, each client
+    reading its own keys beside the other's. The app takes its first strategy as the default, so
+    `strategies` starts with volume_wave (then the old backend's other strategies, then the rest
+    by key). Open like the rest of the marketbus API: the token the old app sends is not needed."""
+    items = await reads.strategies(redis, keys)
+    old = old_strategies(items)
+    return StrategyList(items=items, strategies=old, total=len(old))

@@ -489,3 +489,203 @@ window.addEventListener("DOMContentLoaded", () => {
   loadSchedule();
   setInterval(loadSchedule, 30000);
 });
+
+// --- scorecard: how each strategy's signals did (GET /api/scorecard, computed by the scorecard
+// service). Hooks: #scorecard[data-state][data-rows], #sc-table tr[data-strategy] td[data-figure][data-n],
+// #sc-returns[data-lines][data-points], #sc-buckets[data-bars][data-few].
+const SC = { period: "1d", market: "*", horizon: 5, strategy: "*", rows: [], horizons: [1, 5, 10, 20] };
+// line colours: neither the red nor the green of prices (红涨绿跌)
+const SC_COLORS = ["#3d8bfd", "#f0a020", "#b07cff", "#3fc1c9", "#ff7eb6", "#c9c93f", "#8fa8ff", "#ff9f6b", "#9be7ff", "#e0b3ff", "#d8dee6"];
+function fmtRet(v) { return v == null ? "–" : (v > 0 ? "+" : "") + (v * 100).toFixed(2) + "%"; }
+function fmtRate(v) { return v == null ? "–" : (v * 100).toFixed(1) + "%"; }
+function figureCell(fig, fmt, name) {
+  const td = el("td", "num");
+  td.dataset.figure = name;
+  td.dataset.n = String(fig.n);
+  if (fig.value == null) {
+    td.classList.add("few");
+    td.textContent = fig.n ? "样本不足" : "–";
+    td.title = fig.note || "";
+  } else {
+    td.textContent = fmt(fig.value);
+    td.classList.add(cls(name === "hit_rate" ? fig.value - 0.5 : fig.value)); // 红涨绿跌 as the board
+  }
+  td.appendChild(el("small", null, `n=${fig.n}`));
+  return td;
+}
+function scName(r) { return r.strategy === "*" ? "全部 all" : (r.strategy_name ? `${r.strategy_name} ${r.strategy}` : r.strategy); }
+function scRowsAt(h) { return SC.rows.filter((r) => r.horizon === h && r.market === SC.market); }
+function renderScTable() {
+  const body = $("sc-table").querySelector("tbody");
+  body.replaceChildren();
+  const byKey = (a, b) => (a < b ? -1 : a > b ? 1 : 0); // code-point order, as the keys are
+  const rows = scRowsAt(SC.horizon).sort((a, b) => (a.strategy === "*") - (b.strategy === "*") || byKey(a.strategy, b.strategy));
+  for (const r of rows) {
+    const tr = el("tr", r.strategy === "*" ? "total" : null);
+    tr.dataset.strategy = r.strategy;
+    tr.appendChild(el("td", null, scName(r)));
+    tr.appendChild(el("td", "num", String(r.signals)));
+    tr.appendChild(el("td", "num", String(r.pending)));
+    tr.appendChild(figureCell(r.hit_rate, fmtRate, "hit_rate"));
+    tr.appendChild(figureCell(r.mean_return, fmtRet, "mean_return"));
+    tr.appendChild(figureCell(r.median_return, fmtRet, "median_return"));
+    tr.appendChild(figureCell(r.vs_market, fmtRet, "vs_market"));
+    tr.appendChild(figureCell(r.vs_csi300, fmtRet, "vs_csi300"));
+    tr.appendChild(figureCell(r.mae, fmtRet, "mae"));
+    tr.appendChild(figureCell(r.mfe, fmtRet, "mfe"));
+    const st = r.stop_target;
+    const td = el("td", "num", st.n ? `${st.target}/${st.stop}` : "–");
+    td.title = st.n ? `target first ${st.target}, stop first ${st.stop}, both in one bar ${st.both}, neither ${st.neither} (of ${st.n})` : "no BUY with a stop or target";
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+  $("scorecard").dataset.rows = String(rows.length);
+}
+function canvasCtx(id) {
+  const c = $(id);
+  const ctx = c.getContext("2d");
+  ctx.clearRect(0, 0, c.width, c.height);
+  ctx.font = "11px system-ui, sans-serif";
+  return [c, ctx];
+}
+function axes(ctx, box, lo, hi, fmt, ticks = 4) {
+  ctx.strokeStyle = "#263040"; ctx.fillStyle = "#8b97a6"; ctx.lineWidth = 1;
+  for (let i = 0; i <= ticks; i++) {
+    const v = lo + ((hi - lo) * i) / ticks;
+    const y = box.y + box.h - ((v - lo) / (hi - lo)) * box.h;
+    ctx.beginPath(); ctx.moveTo(box.x, y); ctx.lineTo(box.x + box.w, y); ctx.stroke();
+    ctx.fillText(fmt(v), 4, y + 4);
+  }
+}
+function renderScReturns() {
+  const [c, ctx] = canvasCtx("sc-returns");
+  const box = { x: 56, y: 12, w: c.width - 72, h: c.height - 40 };
+  const strategies = [...new Set(SC.rows.filter((r) => r.market === SC.market).map((r) => r.strategy))].sort();
+  const series = strategies.map((s) => SC.horizons.map((h) => {
+    const r = SC.rows.find((x) => x.strategy === s && x.horizon === h && x.market === SC.market);
+    return r ? r.mean_return.value : null;
+  }));
+  const values = series.flat().filter((v) => v != null);
+  const legend = $("sc-returns-legend");
+  legend.replaceChildren();
+  let lines = 0, points = 0;
+  if (values.length) {
+    let lo = Math.min(0, ...values), hi = Math.max(0, ...values);
+    if (hi - lo < 1e-6) { lo -= 0.001; hi += 0.001; }
+    const pad = (hi - lo) * 0.1; lo -= pad; hi += pad;
+    axes(ctx, box, lo, hi, (v) => (v * 100).toFixed(2) + "%");
+    const X = (i) => box.x + (box.w * i) / (SC.horizons.length - 1);
+    const Y = (v) => box.y + box.h - ((v - lo) / (hi - lo)) * box.h;
+    ctx.strokeStyle = "#8b97a6"; ctx.setLineDash([4, 3]);
+    ctx.beginPath(); ctx.moveTo(box.x, Y(0)); ctx.lineTo(box.x + box.w, Y(0)); ctx.stroke(); ctx.setLineDash([]);
+    SC.horizons.forEach((h, i) => { ctx.fillStyle = "#8b97a6"; ctx.fillText(`${h}`, X(i) - 4, box.y + box.h + 16); });
+    series.forEach((ys, k) => {
+      const color = strategies[k] === "*" ? "#d8dee6" : SC_COLORS[k % SC_COLORS.length];
+      ctx.strokeStyle = color; ctx.fillStyle = color; ctx.lineWidth = strategies[k] === "*" ? 3 : 1.5;
+      let drawn = 0, open = false;
+      ctx.beginPath();
+      ys.forEach((v, i) => {
+        if (v == null) { open = false; return; }
+        if (open) ctx.lineTo(X(i), Y(v)); else ctx.moveTo(X(i), Y(v));
+        open = true; drawn += 1;
+      });
+      ctx.stroke();
+      ys.forEach((v, i) => { if (v != null) { ctx.beginPath(); ctx.arc(X(i), Y(v), 2.5, 0, 2 * Math.PI); ctx.fill(); } });
+      if (drawn) {
+        lines += 1; points += drawn;
+        const li = el("li", null, strategies[k] === "*" ? "全部 all" : strategies[k]);
+        const sw = el("i"); sw.style.background = color; li.prepend(sw);
+        legend.appendChild(li);
+      }
+    });
+  } else {
+    ctx.fillStyle = "#8b97a6"; ctx.fillText("样本不足 too few signals for any average yet", box.x, box.y + box.h / 2);
+  }
+  c.dataset.lines = String(lines);
+  c.dataset.points = String(points);
+}
+function renderScBuckets() {
+  const [c, ctx] = canvasCtx("sc-buckets");
+  const box = { x: 44, y: 12, w: c.width - 56, h: c.height - 40 };
+  const r = SC.rows.find((x) => x.strategy === SC.strategy && x.horizon === SC.horizon && x.market === SC.market);
+  const buckets = r ? r.buckets : [];
+  axes(ctx, box, 0, 1, (v) => Math.round(v * 100) + "%");
+  ctx.strokeStyle = "#8b97a6"; ctx.setLineDash([4, 3]);
+  const y50 = box.y + box.h / 2;
+  ctx.beginPath(); ctx.moveTo(box.x, y50); ctx.lineTo(box.x + box.w, y50); ctx.stroke(); ctx.setLineDash([]);
+  let bars = 0, few = 0;
+  const slot = box.w / Math.max(1, buckets.length);
+  buckets.forEach((b, i) => {
+    const x = box.x + slot * i + slot * 0.15, w = slot * 0.7;
+    const v = b.hit_rate.value;
+    ctx.fillStyle = "#8b97a6";
+    ctx.fillText(b.bucket, x, box.y + box.h + 14);
+    ctx.fillText(`n=${b.hit_rate.n}`, x, box.y + box.h + 26 > c.height ? c.height - 2 : box.y + box.h + 26);
+    if (v == null) {
+      few += 1;
+      ctx.strokeStyle = "#8b97a6"; ctx.setLineDash([3, 3]);
+      ctx.strokeRect(x, box.y + box.h - 24, w, 24); ctx.setLineDash([]);
+      ctx.fillText("不足", x + 2, box.y + box.h - 8);
+      return;
+    }
+    bars += 1;
+    const h = v * box.h;
+    ctx.fillStyle = "#3d8bfd";
+    ctx.fillRect(x, box.y + box.h - h, w, h);
+    ctx.fillStyle = "#d8dee6";
+    ctx.fillText(fmtRate(v), x, box.y + box.h - h - 3);
+  });
+  c.dataset.bars = String(bars);
+  c.dataset.few = String(few);
+}
+function fillSelect(id, values, current, label) {
+  const sel = $(id);
+  const want = [...values];
+  const have = [...sel.options].map((o) => o.value);
+  if (want.join("|") !== have.join("|")) {
+    sel.replaceChildren(...want.map((v) => { const o = el("option", null, label(v)); o.value = v; return o; }));
+  }
+  sel.value = want.includes(current) ? current : want[0];
+  return sel.value;
+}
+async function loadScorecard() {
+  const box = $("scorecard");
+  try {
+    const body = await getJSON(`/api/scorecard?period=${encodeURIComponent(SC.period)}`);
+    const st = body.state;
+    if (st && st.horizons) SC.horizons = st.horizons;
+    if (st && st.periods && st.periods.length) { // the chosen period stays, scored or not yet
+      const periods = st.periods.includes(SC.period) ? st.periods : [SC.period, ...st.periods];
+      SC.period = fillSelect("sc-period", periods, SC.period, (p) => p);
+    }
+    SC.rows = body.rows;
+    const markets = ["*", ...new Set(body.rows.map((r) => r.market).filter((m) => m !== "*"))];
+    SC.market = fillSelect("sc-market", markets, SC.market, (m) => (m === "*" ? "全部 all" : m));
+    const strategies = ["*", ...[...new Set(body.rows.map((r) => r.strategy).filter((s) => s !== "*"))].sort()];
+    SC.strategy = fillSelect("sc-strategy", strategies, SC.strategy, (s) => (s === "*" ? "全部策略 all" : s));
+    $("sc-meta").textContent = st ? `· ${st.scored} 个信号 scored · ${st.pending} 待定 pending · 样本下限 min ${st.min_samples} · ${fmtClock(st.updated_ts)}` : "";
+    $("sc-msg").textContent = body.rows.length ? "" : "暂无记分 no scored signals for this period yet: history is scored within a minute of start";
+    renderScTable(); renderScReturns(); renderScBuckets();
+    box.dataset.period = SC.period;
+    box.dataset.state = body.rows.length ? "ready" : "empty";
+  } catch (err) {
+    $("sc-msg").textContent = "记分卡不可用 scorecard unavailable: " + err.message;
+    box.dataset.state = "error";
+  }
+}
+function setupScorecard() {
+  $("sc-period").addEventListener("change", (e) => { SC.period = e.target.value; loadScorecard(); });
+  $("sc-market").addEventListener("change", (e) => { SC.market = e.target.value; renderScTable(); renderScReturns(); renderScBuckets(); });
+  $("sc-strategy").addEventListener("change", (e) => { SC.strategy = e.target.value; renderScBuckets(); });
+  for (const b of $("sc-horizon").querySelectorAll("button")) {
+    b.addEventListener("click", () => {
+      SC.horizon = Number(b.dataset.h);
+      for (const o of $("sc-horizon").querySelectorAll("button")) o.classList.toggle("on", o === b);
+      $("sc-horizon").dataset.h = b.dataset.h;
+      renderScTable(); renderScBuckets();
+    });
+  }
+  loadScorecard();
+  setInterval(loadScorecard, 5000);
+}
+window.addEventListener("DOMContentLoaded", setupScorecard);
