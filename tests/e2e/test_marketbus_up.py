@@ -67,7 +67,7 @@ def test_quotes_and_signals_flow_through_three_processes_and_nothing_survives(up
         wait_for(lambda: get_json(f"{base}/healthz"), 60, "the gateway")
         children = psutil.Process(proc.pid).children(recursive=True)
         cmdlines = [" ".join(c.cmdline()) for c in children]
-        for module in ("-m quotes", "-m signals", "-m gateway"):
+        for module in ("-m quotes", "-m signals", "-m scorecard", "-m gateway"):
             assert any(module in c for c in cmdlines), cmdlines
         assert any("valkey-server" in c for c in cmdlines), cmdlines
 
@@ -93,6 +93,20 @@ def test_quotes_and_signals_flow_through_three_processes_and_nothing_survives(up
         assert sig["strategy"] and sig["strategy_name"] and sig["name"]
         ready = get_json(f"{base}/readyz")
         assert ready
+
+        # the scorecard: filled from the seeded history within a minute, then moving as bars close
+        def scored() -> dict | None:
+            card = get_json(f"{base}/api/scorecard?period=1d&strategy=*&market=*&horizon=5")
+            return card if card["state"] and card["rows"] and card["rows"][0]["signals"] > 0 else None
+
+        card = wait_for(scored, 60, "the scorecard from history")
+        assert card["rows"][0]["mean_return"]["n"] > 0
+        first_state = card["state"]
+        wait_for(
+            lambda: get_json(f"{base}/api/scorecard")["state"]["scored"] > first_state["scored"],
+            60,
+            "the scorecard to move as bars close",
+        )
     finally:
         pids = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
         proc.send_signal(signal.SIGTERM)

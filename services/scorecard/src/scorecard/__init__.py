@@ -1,0 +1,1 @@
+"""marketbus scorecard service: how every strategy's signals actually did."""

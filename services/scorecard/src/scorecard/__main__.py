@@ -1,0 +1,5 @@
+import asyncio
+
+from scorecard.service import main
+
+asyncio.run(main())
