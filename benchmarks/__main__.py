@@ -24,6 +24,7 @@ from benchmarks import (
     bench_market,
     bench_poll,
     bench_scan,
+    bench_scorecard,
 )
 from benchmarks.harness import RESULTS, Result, machine, markdown, show
 from marketbus.server import EmbeddedServer
@@ -39,6 +40,7 @@ BENCHES: dict[str, Bench] = {
     "import": bench_import.run,
     "poll": bench_poll.run,
     "market": bench_market.run,
+    "scorecard": bench_scorecard.run,
 }
 
 

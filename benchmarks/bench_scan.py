@@ -191,7 +191,7 @@ async def run(url: str, quick: bool) -> list[Result]:
         ),
         Result(
             "scan",
-            f"evaluation only, {size}, 8 strategies",
+            f"evaluation only, {size}, {len(build_strategies())} strategies",
             eval_s,
             "s",
             baseline="TA-Lib per-code loop",
