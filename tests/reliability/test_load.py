@@ -124,11 +124,12 @@ def expected_volumes(valid: list[dict]) -> dict[tuple[str, str], dict[int, float
         code, ts = row["code"], row["ts"]
         inc = row["volume"] - last.get(code, 0)  # the day's first tick counts from zero
         last[code] = row["volume"]
-        minute = ts - (ts - DAY_OPEN) % MINUTE
-        five = ts - (ts - DAY_OPEN) % (5 * MINUTE)
-        out[(code, "1m")][minute] += inc
-        out[(code, "5m")][five] += inc
+        # the morning's bars of every intraday period start at the open plus whole periods
+        for period, minutes in (("1m", 1), ("5m", 5), ("15m", 15), ("30m", 30), ("60m", 60)):
+            out[(code, period)][ts - (ts - DAY_OPEN) % (minutes * MINUTE)] += inc
         out[(code, "1d")][shanghai_ms(2025, 11, 25)] += inc
+        out[(code, "1w")][shanghai_ms(2025, 11, 24)] += inc  # the week's first trading day, a Monday
+        out[(code, "1M")][shanghai_ms(2025, 11, 3)] += inc  # November's first trading day
     return out
 
 
@@ -230,7 +231,7 @@ async def test_5000_ticks_per_second_for_10_s_reconcile_exactly(
         # 2. every closed bar's volume is the sum of its ticks' increments
         expected = expected_volumes(valid)
         total = sum(len(v) for v in expected.values())
-        assert total == len(CODES) * 7
+        assert total == len(CODES) * 12  # 1m x 5, 5m, 15m, 30m, 60m, 1d, 1w, 1M
 
         # the last bars close when the replay's clock passes their end (the feed's end), which
         # can come after the group first looks drained
@@ -246,7 +247,8 @@ async def test_5000_ticks_per_second_for_10_s_reconcile_exactly(
         wrong = []
         for (code, period), raw in zip(expected, await pipe.execute(), strict=True):
             rows = unpack(raw)
-            rows = rows[rows[:, TS] >= shanghai_ms(2025, 11, 25)]  # not yesterday's seeded history
+            if period == "1m":
+                rows = rows[rows[:, TS] >= shanghai_ms(2025, 11, 25)]  # not yesterday's seeded history
             got = {int(r[TS]): float(r[VOLUME]) for r in rows}
             if got != dict(expected[(code, period)]):
                 wrong.append((code, period, got, dict(expected[(code, period)])))

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from gateway import reads
 from gateway.deps import KeysDep, RedisDep, TrendDep
+from gateway.errors import responses
 from gateway.oldapp import eval_shapes as shapes
 from gateway.oldapp.auth import require_app_token
 from gateway.oldapp.codes import from_old
@@ -83,7 +84,12 @@ def _failure_responses(model: type[Any], *codes: int) -> dict[int | str, dict[st
     "/api/stocks/signal/batch-check",
     response_model=BatchCheck,
     dependencies=[Depends(require_app_token)],
-    responses={**old_responses(401, 503), **_failure_responses(BatchCheck, 502, 504)},
+    # 400: a body that is not JSON (the old FastAPI answer); 413: a body over the gateway's limit
+    responses={
+        **old_responses(400, 401, 503),
+        **responses(413),
+        **_failure_responses(BatchCheck, 502, 504),
+    },
 )
 async def batch_check(
     body: BatchCheckRequest, redis: RedisDep, keys: KeysDep, trend: TrendDep, asker: AskerDep
