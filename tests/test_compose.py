@@ -51,3 +51,42 @@ def test_each_service_image_installs_only_its_own_package() -> None:
         assert f"--package marketbus-{service}" in text
         others = {"quotes", "signals", "scorecard", "gateway"} - {service}
         assert not any(f"COPY services/{o}/src" in text for o in others)
+
+
+def test_the_sentinel_profile_is_valid_and_names_what_the_url_names() -> None:
+    """`--profile sentinel`: the primary, a replica of it and three sentinels monitoring it with a
+    quorum of two; the URL the file documents is a Sentinel URL naming those sentinels."""
+    from marketbus.redis import parse
+
+    text = (ROOT / "compose.yaml").read_text(encoding="utf-8")
+    documented = next(w for w in text.split() if w.startswith("MARKETBUS_COMPOSE_REDIS_URL=redis+sentinel"))
+    target = parse(documented.partition("=")[2])
+    assert target.kind == "sentinel" and target.service == "mb"
+    sentinels = {host for host, port in target.nodes if port == 26379}
+    assert sentinels == {"sentinel-1", "sentinel-2", "sentinel-3"}
+    cmd = compose_cmd()
+    if cmd is None:
+        services = yaml.safe_load(text)["services"]  # without docker: the file as written
+    else:
+        res = subprocess.run(
+            [*cmd, "-f", "compose.yaml", "--profile", "sentinel", "config"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={
+                "PATH": "/usr/bin:/bin:/usr/local/bin",
+                "MARKETBUS_API_TOKEN": "",
+                "MARKETBUS_COMPOSE_REDIS_URL": documented.partition("=")[2],
+            },
+        )
+        assert res.returncode == 0, res.stderr
+        services = yaml.safe_load(res.stdout)["services"]
+        assert services["signals"]["environment"]["MARKETBUS_REDIS_URL"] == documented.partition("=")[2]
+    assert sentinels | {"redis", "redis-replica"} <= set(services)
+    replica = services["redis-replica"]["command"]
+    assert replica[replica.index("--replicaof") + 1 :][:2] == ["redis", "6379"]
+    for name in sentinels:
+        script = " ".join(services[name]["command"])
+        assert "sentinel monitor mb redis 6379 2" in script and "--sentinel" in script
+    exposed = {name for name, svc in services.items() if svc.get("ports")}
+    assert exposed == {"gateway"}

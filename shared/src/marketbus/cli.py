@@ -35,7 +35,7 @@ from marketbus.clock import wall_ms
 from marketbus.contracts import PERIODS
 from marketbus.feeds import FEED_NAMES
 from marketbus.keys import COMMANDS_GROUP, SCORECARD_GROUP, SIGNALS_GROUP, Keys
-from marketbus.redis import redact
+from marketbus.redis import connect_sync, describe, redact
 from marketbus.server import EmbeddedServer, port_in_use
 from marketbus.settings import Settings, load_settings
 from marketbus.streams import COMMANDS, Publisher
@@ -52,7 +52,7 @@ class UsageError(Exception):
 
 def _check_server(url: str) -> None:
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+        connect_sync(url, socket_connect_timeout=3, socket_timeout=3).ping()
     except redis.RedisError as exc:
         raise UsageError(
             f"cannot reach the server at {redact(url)} ({exc}); start it, correct "
@@ -124,7 +124,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         err.print(message, style="yellow", markup=False, highlight=False)
 
     # restarts are counted in the metrics hash (`marketbus status`); a server down is only logged
-    counts = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    counts = connect_sync(url, socket_connect_timeout=2, socket_timeout=2)
     sup = Supervisor(
         specs,
         on_restart=restart_counter(counts, Keys(settings.key_prefix).metrics, log=warn),
@@ -159,7 +159,7 @@ def _client(settings: Settings) -> Any:
     if not settings.redis_url:
         raise UsageError("MARKETBUS_REDIS_URL is not set: point it at the server `marketbus up` printed")
     _check_server(settings.redis_url)
-    return redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    return connect_sync(settings.redis_url, decode_responses=True)
 
 
 def cmd_status(_args: argparse.Namespace) -> int:
@@ -192,6 +192,8 @@ def cmd_status(_args: argparse.Namespace) -> int:
             str(info.get("consumers", "")),
         )
     console.print(table)
+    for line in describe(settings.redis_url or ""):  # Sentinel: primary, failovers, replica lag
+        console.print(line, highlight=False)
     now = wall_ms()
     beats = Table(title="services")
     beats.add_column("service")

@@ -41,6 +41,7 @@ class EmbeddedServer:
     port: int = 0
     data_dir: Path | None = None
     appendonly: bool = False
+    extra_args: tuple[str, ...] = ()  # e.g. ("--replicaof", "127.0.0.1 6379") or cluster options
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
 
@@ -63,6 +64,7 @@ class EmbeddedServer:
             "--appendonly", "yes" if self.appendonly else "no",
             "--daemonize", "no",
             "--loglevel", "warning",
+            *self.extra_args,
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
@@ -96,6 +98,12 @@ class EmbeddedServer:
         if self.proc is not None and self.proc.stderr:
             self.proc.stderr.close()
         self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: nothing saved, every client's connection dropped."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def cleanup(self) -> None:
         self.stop()

@@ -24,8 +24,9 @@ class Settings(BaseSettings):
     # --- server -------------------------------------------------------------------------------
     redis_url: str | None = Field(
         default=None,
-        description="Redis/Valkey URL (redis:// or rediss://, may carry a password). "
-        "Unset: `marketbus up` starts an embedded valkey-server.",
+        description="Redis/Valkey URL (redis:// or rediss://, may carry a password; "
+        "redis+sentinel://host:26379,.../<service>[/db] for Sentinel, redis+cluster://host:7000,... for a "
+        "Cluster). Unset: `marketbus up` starts an embedded valkey-server.",
     )
     key_prefix: str = Field(default="mb", description="Prefix of every stream and key.")
 
