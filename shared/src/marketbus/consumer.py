@@ -43,6 +43,7 @@ from redis.exceptions import RedisError, ResponseError
 from marketbus.clock import wall_ms
 from marketbus.dlq import dead_letter
 from marketbus.keys import Keys
+from marketbus.redis import broker as make_broker
 from marketbus.redis import connect, redact
 from marketbus.settings import Settings
 from marketbus.streams import Group
@@ -58,6 +59,7 @@ Handler = Callable[[list[M]], Awaitable[None]]
 DeadLetterHook = Callable[[Any, Sequence[Dead]], None]
 
 STOP_TASKS_S = 5.0  # a task that does not end within this after its cancel is logged, not awaited
+KEEPER_STOP_S = 1.0  # a slow batch's keeper not stopped by then is left to end by itself
 DRAIN_S = 3.0  # at stop, at most this long to handle what was delivered just before
 
 
@@ -246,7 +248,7 @@ class Runtime:
         await self._ensure_groups()
         fs_log = logging.getLogger("faststream")
         fs_log.setLevel(logging.WARNING)  # per-batch INFO lines would drown the service's own log
-        broker = RedisBroker(self.url, logger=fs_log)
+        broker = make_broker(self.url, logger=fs_log)  # a Sentinel or Cluster broker by the URL
         for c in self.consumptions:
             c.subscriber = self._subscribe(broker, c)
         await self._start_broker(broker)
@@ -308,7 +310,8 @@ class Runtime:
         if not items:
             return
         c.inflight_ids.update(ids)
-        keeper = asyncio.create_task(self._keep_claimed(c, ids))
+        handled = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_claimed(c, ids, handled))
         try:
             try:
                 await c.handler(items)
@@ -331,17 +334,28 @@ class Runtime:
                     log.error("%s entry %s failed, left pending for retry: %r", c.key, text(entry_id), exc)
         finally:
             c.inflight_ids.difference_update(ids)
-            await cancel_and_wait([keeper])
+            # bounded: a keeper stuck in a command (a connection cancelled mid-reply) must not
+            # hold the handler, hence the subscriber; it ends by itself once ``handled`` is set
+            handled.set()
+            await cancel_and_wait([keeper], within_s=KEEPER_STOP_S)
 
     async def _ack(self, c: Consumption[Any], ids: Sequence[bytes]) -> None:
         if ids:
             await self.client.xack(c.key, c.name, *ids)
 
-    async def _keep_claimed(self, c: Consumption[Any], ids: Sequence[bytes]) -> None:
-        while True:
+    async def _keep_claimed(self, c: Consumption[Any], ids: Sequence[bytes], handled: asyncio.Event) -> None:
+        while not handled.is_set():
             await asyncio.sleep(self.settings.claim_idle_ms / 3000)
-            with contextlib.suppress(RedisError, OSError):
+            if handled.is_set():
+                return
+            try:
                 await self.client.xclaim(c.key, c.name, self.consumer, 0, list(ids), justid=True)
+            except (RedisError, OSError):
+                # a cancel landing in redis-py's own timeout comes out as a TimeoutError: it is
+                # still a cancel, not a failed claim to retry
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from None
 
     async def _dead_letter(self, c: Consumption[Any], dead: Sequence[Dead]) -> None:
         """Entries to the DLQ with their error, acknowledged, in one transaction."""
