@@ -29,16 +29,25 @@ class Target:
 
 def window_ending_at(rows: np.ndarray, bar_ts: int, length: int = WINDOW_BARS) -> np.ndarray | None:
     """The last ``length`` rows whose time is <= ``bar_ts``; None if the bar itself is not there."""
+    if len(rows) and rows[-1, TS] == bar_ts:  # the usual case: the bar is the newest row
+        return rows[-length:]
     end = int(np.searchsorted(rows[:, TS], bar_ts, side="right"))
     if end == 0 or rows[end - 1, TS] != bar_ts:
         return None
     return rows[max(0, end - length) : end]
 
 
-def _ratio(num: float, den: float) -> float | None:
-    if not (math.isfinite(num) and math.isfinite(den)) or den == 0:
-        return None
-    return float(num / den)
+def _ratios(num: np.ndarray, den: np.ndarray) -> list[float | None]:
+    """``num / den`` per code; None where either is not finite or ``den`` is 0."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        ratio = num / den
+    ok = np.isfinite(num) & np.isfinite(den) & (den != 0)
+    return [r if k else None for r, k in zip(ratio.tolist(), ok.tolist(), strict=True)]
+
+
+def _rounded(values: np.ndarray) -> list[float | None]:
+    """Each value rounded to 4 decimals; None where it is not finite."""
+    return [round(v, 4) if math.isfinite(v) else None for v in values.tolist()]
 
 
 def evaluate_windows(
@@ -53,34 +62,58 @@ def evaluate_windows(
     tm = time_major([t.rows for t in targets], WINDOW_BARS)
     window = Window.from_time_major(tm)
     close, volume = tm[CLOSE], tm[VOLUME]
+    # per code, computed once for all the strategies that fire on it
+    bar_ts = tm[TS, -1].astype(np.int64).tolist()
+    change = _ratios(close[-1] - close[-2], close[-2])
+    volume_ratio = _ratios(volume[-1], volume[-2])
+    names = [universe.get(t.code) for t in targets]
     out: list[Signal] = []
     for strategy, hits in evaluate_all(strategies, window):
-        for j in np.flatnonzero(hits.side):
-            target = targets[int(j)]
-            sec = universe.get(target.code)
-            change = _ratio(close[-1, j] - close[-2, j], close[-2, j])
-            bar_ts = int(tm[TS, -1, j])
-            stop = float(hits.stop_loss[j])
-            take = float(hits.take_profit[j])
+        fired = np.flatnonzero(hits.side)
+        if not fired.size:
+            continue
+        key, strategy_name = strategy.key, strategy.name
+        columns = zip(
+            fired.tolist(),
+            hits.side[fired].tolist(),
+            hits.price[fired].tolist(),
+            hits.confidence[fired].tolist(),
+            _rounded(hits.stop_loss[fired]),
+            _rounded(hits.take_profit[fired]),
+            strict=True,
+        )
+        for j, side, price, confidence, stop, take in columns:
+            target, sec, ch = targets[j], names[j], change[j]
             out.append(
                 Signal(
-                    id=signal_id(target.code, strategy.key, target.period, bar_ts),
+                    id=signal_id(target.code, key, target.period, bar_ts[j]),
                     code=target.code,
                     name=sec.name if sec else target.code,
                     market=sec.market if sec else "unknown",
-                    strategy=strategy.key,
-                    strategy_name=strategy.name,
-                    side="BUY" if hits.side[j] > 0 else "SELL",
-                    price=round(float(hits.price[j]), 4),
+                    strategy=key,
+                    strategy_name=strategy_name,
+                    side="BUY" if side > 0 else "SELL",
+                    price=round(price, 4),
                     period=target.period,
-                    bar_ts=bar_ts,
-                    confidence=round(min(1.0, max(0.0, float(hits.confidence[j]))), 4),
-                    volume_ratio=_ratio(volume[-1, j], volume[-2, j]),
-                    change_percent=None if change is None else round(change * 100, 4),
-                    stop_loss=round(stop, 4) if math.isfinite(stop) else None,
-                    take_profit=round(take, 4) if math.isfinite(take) else None,
+                    bar_ts=bar_ts[j],
+                    confidence=round(min(1.0, max(0.0, confidence)), 4),
+                    volume_ratio=volume_ratio[j],
+                    change_percent=None if ch is None else round(ch * 100, 4),
+                    stop_loss=stop,
+                    take_profit=take,
                     reason=hits.reasons[j],
                     created_ts=now_ms,
                 )
             )
     return out
+
+
+def warm_up(strategies: Sequence[Strategy]) -> None:
+    """Evaluate every strategy once on a small synthetic window, so the compiled time loops of the
+    indicators (:mod:`signals.indicators.loops`) are loaded, or compiled, before the first batch:
+    a worker's first bars then cost what later ones do."""
+    t = np.arange(WINDOW_BARS, dtype=np.float64)
+    close = 10.0 + np.sin(t / 7.0)
+    rows = np.column_stack([t, close, close + 0.1, close - 0.1, close, 1000.0 + t, close * 1000.0])
+    tm = time_major([rows, rows[-40:]], WINDOW_BARS)  # one full window, one short (front-padded)
+    evaluate_all(strategies, Window.from_time_major(tm))

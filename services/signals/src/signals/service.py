@@ -21,6 +21,7 @@ from marketbus.wire import text
 from signals import backfill
 from signals.commands import CommandHandler
 from signals.consumer import BarProcessor
+from signals.evaluate import warm_up
 from signals.market_time import MarketTime
 from signals.queries import register as register_queries
 from signals.scan import Scanner
@@ -85,6 +86,7 @@ class SignalsService:
         self.commands_handler = CommandHandler(keys, store, self.scanner)
         self.commands = Publisher.of(COMMANDS, keys, s, client)
         await self._describe_strategies()
+        warm_up(self.strategies)  # the compiled indicator loops, before the first batch
         gc.freeze()  # start-up objects (strategies, schemas, calendar) out of every GC pass
         log.info(
             "signals worker %s: %d strategies, schedule %r (auto=%s)",

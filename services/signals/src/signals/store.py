@@ -30,48 +30,64 @@ PROVISIONAL_TTL_S = 7 * 24 * 3600
 PROVISIONAL_PERIODS = ("1d",)
 CLOSED_FIELD = "~closed"
 
-# KEYS: seen marker, signals stream, latest hash. ARGV: json, maxlen, ttl, latest field, bar_ts.
-# The marker makes the write idempotent: a redelivered bar, or a scan over a bar the stream already
+# One call writes a chunk of signals. KEYS: signals stream, latest hash, then one seen marker per
+# signal. ARGV: maxlen, ttl, then (json, latest field, bar_ts) per signal. Returns how many were new.
+# The marker makes each write idempotent: a redelivered bar, or a scan over a bar the stream already
 # evaluated, adds nothing. "latest" only moves forward in bar time.
-WRITE_SIGNAL_LUA = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then
-  return false
+WRITE_SIGNALS_LUA = """
+local new = 0
+for i = 3, #KEYS do
+  local a = 3 + (i - 3) * 3
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[2]) then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'data', ARGV[a])
+    local old = redis.call('HGET', KEYS[2], ARGV[a + 1])
+    if (not old) or cjson.decode(old)['bar_ts'] <= tonumber(ARGV[a + 2]) then
+      redis.call('HSET', KEYS[2], ARGV[a + 1], ARGV[a])
+    end
+    new = new + 1
+  end
 end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'data', ARGV[1])
-local old = redis.call('HGET', KEYS[3], ARGV[4])
-if (not old) or cjson.decode(old)['bar_ts'] <= tonumber(ARGV[5]) then
-  redis.call('HSET', KEYS[3], ARGV[4], ARGV[1])
-end
-return id
+return new
 """
 
-# KEYS: provisional hash of (period, bar, code), signals stream, latest hash.
-# ARGV: json, maxlen, ttl, strategy, latest field, bar_ts.
+# One call writes a chunk of provisional signals. KEYS: signals stream, latest hash, then the
+# provisional hash of (period, bar, code) of each signal. ARGV: maxlen, ttl, then (json, strategy,
+# latest field, bar_ts) per signal. Returns how many were new.
 # One provisional signal per code, strategy, period and bar (the first found); none once the closed
 # bar was handled (a scan that read the forming bar just before the close adds nothing after it).
 WRITE_PROVISIONAL_LUA = """
-if redis.call('HEXISTS', KEYS[1], '~closed') == 1 then
-  return false
+local new = 0
+for i = 3, #KEYS do
+  local a = 3 + (i - 3) * 4
+  if redis.call('HEXISTS', KEYS[i], '~closed') == 0
+      and redis.call('HSETNX', KEYS[i], ARGV[a + 1], ARGV[a]) == 1 then
+    redis.call('EXPIRE', KEYS[i], ARGV[2])
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'data', ARGV[a])
+    local old = redis.call('HGET', KEYS[2], ARGV[a + 2])
+    if (not old) or cjson.decode(old)['bar_ts'] <= tonumber(ARGV[a + 3]) then
+      redis.call('HSET', KEYS[2], ARGV[a + 2], ARGV[a])
+    end
+    new = new + 1
+  end
 end
-if redis.call('HSETNX', KEYS[1], ARGV[4], ARGV[1]) == 0 then
-  return false
-end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'data', ARGV[1])
-local old = redis.call('HGET', KEYS[3], ARGV[5])
-if (not old) or cjson.decode(old)['bar_ts'] <= tonumber(ARGV[6]) then
-  redis.call('HSET', KEYS[3], ARGV[5], ARGV[1])
-end
-return id
+return new
 """
 
-# KEYS: provisional hash of a closed bar. ARGV: ttl. Marks the bar closed and returns its provisional
-# signals (a flat field/value list). Idempotent: a redelivered bar reads the same signals again.
-CLOSE_BAR_LUA = """
-redis.call('HSET', KEYS[1], '~closed', '1')
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return redis.call('HGETALL', KEYS[1])
+# KEYS: the provisional hashes of closed bars. ARGV: ttl. Marks each bar closed and returns the
+# provisional signals of each (a flat field/value list per key). Idempotent: a redelivered bar reads
+# the same signals again.
+CLOSE_BARS_LUA = """
+local out = {}
+for i = 1, #KEYS do
+  redis.call('HSET', KEYS[i], '~closed', '1')
+  redis.call('EXPIRE', KEYS[i], ARGV[1])
+  out[i] = redis.call('HGETALL', KEYS[i])
+end
+return out
 """
+
+# signals (or closed bars) per script call: bounds how long one call holds the server
+WRITE_CHUNK = 500
 
 
 class SignalStore:
@@ -79,14 +95,15 @@ class SignalStore:
         self.client = client
         self.keys = keys
         self.maxlen = maxlen
-        self._write = client.register_script(WRITE_SIGNAL_LUA)
+        self._write = client.register_script(WRITE_SIGNALS_LUA)
         self._write_provisional = client.register_script(WRITE_PROVISIONAL_LUA)
-        self._close_bar = client.register_script(CLOSE_BAR_LUA)
+        self._close_bar = client.register_script(CLOSE_BARS_LUA)
         self._universe: dict[str, Security] = {}
         self._universe_loaded_at = 0.0
 
     async def write(self, signals: Sequence[Signal], evaluated: Sequence[Target] = ()) -> int:
-        """Write each closed-bar signal once (pipelined). Returns how many were new.
+        """Write each closed-bar signal once (one script call per chunk, one round trip). Returns
+        how many were new.
 
         ``evaluated`` are the closed-bar windows the signals came from: for a daily bar, its
         provisional signals are resolved (see :mod:`signals.provisional`): a withdrawal for each one
@@ -99,39 +116,38 @@ class SignalStore:
                 signals = resolve(signals, provisional, closes, wall_ms())
         if not signals:
             return 0
+        head = [self.keys.signals, self.keys.signals_latest]
         pipe = self.client.pipeline(transaction=False)
-        for sig in signals:
-            await self._write(
-                keys=[self.keys.signal_seen(sig.id), self.keys.signals, self.keys.signals_latest],
-                args=[
-                    sig.model_dump_json(),
-                    self.maxlen,
-                    SEEN_TTL_S,
-                    f"{sig.code}|{sig.strategy}|{sig.period}",
-                    sig.bar_ts,
-                ],
-                client=pipe,
-            )
-        results = await pipe.execute()
-        return sum(1 for r in results if r)
+        for start in range(0, len(signals), WRITE_CHUNK):
+            keys = list(head)
+            args: list[str | int] = [self.maxlen, SEEN_TTL_S]
+            for sig in signals[start : start + WRITE_CHUNK]:
+                keys.append(self.keys.signal_seen(sig.id))
+                args += (sig.model_dump_json(), f"{sig.code}|{sig.strategy}|{sig.period}", sig.bar_ts)
+            await self._write(keys=keys, args=args, client=pipe)
+        return sum(int(n) for n in await pipe.execute())
 
     async def _close_bars(self, targets: Sequence[Target]) -> dict[ProvisionalKey, Signal]:
         """Mark these closed bars as closed; their provisional signals, by key."""
         pipe = self.client.pipeline(transaction=False)
-        for t in targets:
-            key = self.keys.signal_provisional(t.period, int(t.rows[-1, TS]), t.code)
-            await self._close_bar(keys=[key], args=[PROVISIONAL_TTL_S], client=pipe)
+        for start in range(0, len(targets), WRITE_CHUNK):
+            keys = [
+                self.keys.signal_provisional(t.period, int(t.rows[-1, TS]), t.code)
+                for t in targets[start : start + WRITE_CHUNK]
+            ]
+            await self._close_bar(keys=keys, args=[PROVISIONAL_TTL_S], client=pipe)
         out: dict[ProvisionalKey, Signal] = {}
-        for flat in await pipe.execute():
-            for field, raw in zip(flat[::2], flat[1::2], strict=True):
-                if text(field) == CLOSED_FIELD:
-                    continue
-                try:
-                    sig = Signal.model_validate_json(raw)
-                except ValidationError as exc:
-                    log.warning("skipping a bad provisional signal: %s", exc.errors()[0]["msg"])
-                    continue
-                out[(sig.code, sig.strategy, sig.period, sig.bar_ts)] = sig
+        for chunk in await pipe.execute():
+            for flat in chunk:
+                for field, raw in zip(flat[::2], flat[1::2], strict=True):
+                    if text(field) == CLOSED_FIELD:
+                        continue
+                    try:
+                        sig = Signal.model_validate_json(raw)
+                    except ValidationError as exc:
+                        log.warning("skipping a bad provisional signal: %s", exc.errors()[0]["msg"])
+                        continue
+                    out[(sig.code, sig.strategy, sig.period, sig.bar_ts)] = sig
         return out
 
     async def write_provisional(self, signals: Sequence[Signal]) -> int:
@@ -139,26 +155,21 @@ class SignalStore:
         has closed meanwhile. Returns how many were new."""
         if not signals:
             return 0
+        head = [self.keys.signals, self.keys.signals_latest]
         pipe = self.client.pipeline(transaction=False)
-        for sig in signals:
-            await self._write_provisional(
-                keys=[
-                    self.keys.signal_provisional(sig.period, sig.bar_ts, sig.code),
-                    self.keys.signals,
-                    self.keys.signals_latest,
-                ],
-                args=[
+        for start in range(0, len(signals), WRITE_CHUNK):
+            keys = list(head)
+            args: list[str | int] = [self.maxlen, PROVISIONAL_TTL_S]
+            for sig in signals[start : start + WRITE_CHUNK]:
+                keys.append(self.keys.signal_provisional(sig.period, sig.bar_ts, sig.code))
+                args += (
                     sig.model_dump_json(),
-                    self.maxlen,
-                    PROVISIONAL_TTL_S,
                     sig.strategy,
                     f"{sig.code}|{sig.strategy}|{sig.period}",
                     sig.bar_ts,
-                ],
-                client=pipe,
-            )
-        results = await pipe.execute()
-        return sum(1 for r in results if r)
+                )
+            await self._write_provisional(keys=keys, args=args, client=pipe)
+        return sum(int(n) for n in await pipe.execute())
 
     async def snapshots(self, codes: Sequence[str], chunk: int = 1000) -> dict[str, Quote]:
         """The latest snapshot of each code that has a readable one."""

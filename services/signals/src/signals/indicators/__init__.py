@@ -3,9 +3,10 @@
 Why not call TA-Lib directly: TA-Lib takes one 1-D series per call. The full-market scan
 evaluates ~6,000 codes x 250 bars, and a Python loop over codes calling TA-Lib for every
 indicator costs ~0.2 s on a 2-core machine. Here every indicator runs on a ``(T, N)`` array
-(time along axis 0, oldest first, one column per code) with the time loop in Python and the work
-across all codes done by one numpy operation per step; the step rows stay in cache, so the whole
-strategy set runs faster than the TA-Lib loop.
+(time along axis 0, oldest first, one column per code); the work that is not a time recursion is
+done by whole-array numpy operations, and the time loops are compiled (``loops``, numba), so a
+batch of a few codes (the streaming path) costs little more than its arithmetic and the whole
+market at once (the scan) runs faster than the TA-Lib loop.
 
 Exactness: STRATEGIES.md defines the indicators as TA-Lib's, so TA-Lib is the oracle. The
 recursive ones (SMA, EMA, MACD, RSI, BBANDS) replay TA-Lib's C loop: the same running totals, the
@@ -38,8 +39,10 @@ every (T, N) result comes from a per-thread pool.
 
 Modules: ``align`` (padding, the NaN head), ``pool`` (the array pool), ``averages`` (SMA, EMA,
 MACD, ema0), ``oscillators`` (RSI, KDJ), ``bands`` (BBANDS), ``regression`` (LINEARREG),
-``rolling`` (MAX/MIN), ``volatility`` (true range, ``atr0``, the ATR trailing stop; STRATEGIES.md,
-not TA-Lib's ATR), ``ta_zero`` (TA-Lib's zero tests).
+``rolling`` (MAX/MIN), ``loops`` (the compiled time loops, with those of the strategies' own
+state machines: ``swing_loop``, ``devil_loop``, ``positions_loop``), ``volatility`` (true range,
+``atr0``, the ATR trailing stop; STRATEGIES.md, not TA-Lib's ATR), ``ta_zero`` (TA-Lib's zero
+tests).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from __future__ import annotations
 from signals.indicators.align import first_valid, left_align, right_align
 from signals.indicators.averages import ema, ema0, macd, macd_lines, sma
 from signals.indicators.bands import bb_bands, bb_parts, bbands
+from signals.indicators.loops import devil_loop, positions_loop, swing_loop
 from signals.indicators.oscillators import kd_lines, kdj, rsi, rsi_from_parts, rsi_parts
 from signals.indicators.pool import empty, recycle
 from signals.indicators.regression import linearreg
@@ -60,6 +64,7 @@ __all__ = [
     "bb_bands",
     "bb_parts",
     "bbands",
+    "devil_loop",
     "ema",
     "ema0",
     "empty",
@@ -70,6 +75,7 @@ __all__ = [
     "linearreg",
     "macd",
     "macd_lines",
+    "positions_loop",
     "recycle",
     "right_align",
     "rolling_from_levels",
@@ -80,5 +86,6 @@ __all__ = [
     "rsi_from_parts",
     "rsi_parts",
     "sma",
+    "swing_loop",
     "true_range",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from signals.indicators import loops
 from signals.indicators.align import nan_head, run_kernel
 from signals.indicators.pool import empty
 
@@ -20,33 +21,19 @@ def sma_kernel(x: Array, n: int) -> Array:
     out = nan_head(T, N, n - 1)
     if n > T:
         return out
-    total = np.zeros(N)
-    for i in range(n - 1):
-        total += x[i]
-    for i in range(n - 1, T):
-        total += x[i]
-        np.divide(total, n, out=out[i])
-        total -= x[i - n + 1]
+    loops.sma_loop(x, n, out)
     return out
 
 
 def _ema_into(x: Array, n: int, k: float, seed_start: int, out: Array) -> None:
     """TA_INT_EMA: seed = plain sum of x[seed_start : seed_start+n] / n at row seed_start+n-1,
     then ``e = (x - e) * k + e``. Rows before the seed are set to NaN."""
-    T, N = x.shape
+    T, _N = x.shape
     r = seed_start + n - 1
     out[: min(r, T)] = np.nan
     if r >= T:
         return
-    seed = np.zeros(N)
-    for i in range(seed_start, r + 1):
-        seed += x[i]
-    np.divide(seed, n, out=out[r])
-    tmp = np.empty(N)
-    for i in range(r + 1, T):
-        np.subtract(x[i], out[i - 1], out=tmp)
-        tmp *= k
-        np.add(tmp, out[i - 1], out=out[i])
+    loops.ema_loop(x, n, k, seed_start, out)
 
 
 def _ema_kernel(x: Array, n: int) -> Array:
@@ -84,13 +71,7 @@ def _ema0_kernel(x: Array, n: int) -> Array:
     out = empty(T, N)
     if T == 0:
         return out
-    k = 2.0 / (n + 1)
-    c = 1.0 - k
-    out[0] = x[0]
-    tmp = np.empty(N)
-    for i in range(1, T):
-        np.multiply(x[i], k, out=out[i])
-        out[i] += np.multiply(out[i - 1], c, out=tmp)
+    loops.ema0_loop(x, 2.0 / (n + 1), out)
     return out
 
 

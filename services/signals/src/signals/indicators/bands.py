@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from signals.indicators import loops
 from signals.indicators.align import nan_head, run_kernel
 from signals.indicators.averages import sma_kernel
 from signals.indicators.ta_zero import is_zero_or_neg
@@ -23,17 +24,7 @@ def bb_parts(x: Array, n: int) -> tuple[Array, Array]:
     var = nan_head(T, N, n - 1)
     if n > T:
         return mid, var
-    total2 = np.zeros(N)
-    sq = np.empty(N)
-    for i in range(n - 1):
-        total2 += np.multiply(x[i], x[i], out=sq)
-    for i in range(n - 1, T):
-        total2 += np.multiply(x[i], x[i], out=sq)
-        v = var[i]
-        np.divide(total2, n, out=v)
-        old = x[i - n + 1]
-        total2 -= np.multiply(old, old, out=sq)
-        v -= np.multiply(mid[i], mid[i], out=sq)
+    loops.bb_var_loop(x, mid, n, var)
     return mid, var
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from signals.indicators import loops
 from signals.indicators.align import nan_head, run_kernel
 from signals.indicators.rolling import rolling_kernel
 from signals.indicators.ta_zero import is_zero
@@ -24,25 +25,7 @@ def rsi_parts(x: Array, n: int) -> tuple[Array, Array]:
     losses = nan_head(T, N, n + 1)
     if n >= T:
         return gains, losses
-    gain = np.zeros(N)
-    loss = np.zeros(N)
-    d = np.empty(N)
-    part = np.empty(N)
-    for i in range(1, n + 1):
-        np.subtract(x[i], x[i - 1], out=d)
-        gain += np.maximum(d, 0.0, out=part)
-        loss -= np.minimum(d, 0.0, out=part)
-    np.divide(gain, n, out=gains[n])
-    np.divide(loss, n, out=losses[n])
-    for i in range(n + 1, T):
-        g, lo = gains[i], losses[i]
-        np.multiply(gains[i - 1], n - 1, out=g)
-        np.multiply(losses[i - 1], n - 1, out=lo)
-        np.subtract(x[i], x[i - 1], out=d)
-        g += np.maximum(d, 0.0, out=part)
-        lo -= np.minimum(d, 0.0, out=part)
-        g /= n
-        lo /= n
+    loops.rsi_loop(x, n, gains, losses)
     return gains, losses
 
 
@@ -77,28 +60,7 @@ def kd_lines(
         hh = rolling_kernel(high, n, np.maximum)
     if ll is None:
         ll = rolling_kernel(low, n, np.minimum)
-    ka, kb = (m1 - 1) / m1, 1 / m1
-    da, db = (m2 - 1) / m2, 1 / m2
-    rng = np.empty(N)
-    rsv = np.empty(N)
-    flat = np.empty(N, dtype=bool)
-    tmp = np.empty(N)
-    k_prev: Array | float = 50.0
-    d_prev: Array | float = 50.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for i in range(n - 1, T):
-            np.subtract(hh[i], ll[i], out=rng)
-            np.subtract(close[i], ll[i], out=rsv)
-            rsv /= rng
-            rsv *= 100.0
-            np.equal(rng, 0.0, out=flat)
-            rsv[flat] = 50.0
-            k, d = k_out[i], d_out[i]
-            np.multiply(k_prev, ka, out=k)
-            k += np.multiply(rsv, kb, out=tmp)
-            np.multiply(d_prev, da, out=d)
-            d += np.multiply(k, db, out=tmp)
-            k_prev, d_prev = k, d
+    loops.kd_loop(close, hh, ll, n, m1, m2, k_out, d_out)
     return k_out, d_out
 
 

@@ -10,12 +10,10 @@ from fractions import Fraction
 
 import numpy as np
 
+from signals.indicators import loops
 from signals.indicators.align import nan_head, run_kernel
 
 Array = np.ndarray
-
-# rows per step of the fixed-window kernel (keeps the working set in cache)
-_ROWS = 16
 
 
 def _linearreg_weights(n: int) -> list[float]:
@@ -26,7 +24,7 @@ def _linearreg_weights(n: int) -> list[float]:
 
 
 def _linearreg_kernel(x: Array, n: int) -> Array:
-    """LINEARREG as a fixed-weight sum over each window, oldest bar first, in row blocks.
+    """LINEARREG as a fixed-weight sum over each window, oldest bar first (compiled loop).
 
     Every window is computed from scratch with the same operations, so a constant window gives
     exactly the same value on every row (its slope difference is exactly 0)."""
@@ -34,16 +32,7 @@ def _linearreg_kernel(x: Array, n: int) -> Array:
     out = nan_head(T, N, n - 1)
     if n > T:
         return out
-    w = _linearreg_weights(n)
-    tmp = np.empty((_ROWS, N))
-    for i0 in range(n - 1, T, _ROWS):
-        i1 = min(i0 + _ROWS, T)
-        acc = out[i0:i1]
-        t = tmp[: i1 - i0]
-        lo = i0 - n + 1
-        np.multiply(x[lo : i1 - n + 1], w[0], out=acc)
-        for k in range(1, n):
-            acc += np.multiply(x[lo + k : i1 - n + 1 + k], w[k], out=t)
+    loops.linearreg_loop(x, np.array(_linearreg_weights(n)), out)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from signals.indicators import loops
 from signals.indicators.align import nan_head, run_kernel
 from signals.indicators.pool import empty
 
@@ -22,8 +23,7 @@ def rolling_levels(x: Array, n: int, fn: np.ufunc) -> list[Array]:
     while 2 * p <= n:
         prev, nxt = levels[-1], empty(T, N)
         nxt[: min(2 * p - 1, T)] = np.nan
-        for i in range(2 * p - 1, T):
-            fn(prev[i], prev[i - p], out=nxt[i])
+        loops.pair_loop(prev, prev, p, 2 * p - 1, fn is np.maximum, nxt)
         levels.append(nxt)
         p *= 2
     return levels
@@ -40,8 +40,7 @@ def rolling_from_levels(levels: list[Array], n: int, fn: np.ufunc) -> Array:
         out[n - 1 :] = lev[n - 1 :]
         return out
     back = n - p
-    for i in range(n - 1, T):
-        fn(lev[i], lev[i - back], out=out[i])
+    loops.pair_loop(lev, lev, back, n - 1, fn is np.maximum, out)
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from signals.indicators import loops
 from signals.indicators.align import run_kernel
 from signals.indicators.pool import empty
 
@@ -34,18 +35,13 @@ def _true_range_kernel(high: Array, low: Array, close: Array) -> Array:
 
 def _wilder0_into(tr: Array, n: int, out: Array) -> None:
     """``out[0] = tr[0]``; ``out[i] = tr[i]/n + out[i-1]*(n-1)/n`` (``tr`` may be ``out``)."""
-    T, N = tr.shape
+    T, _N = tr.shape
     if T == 0:
         return
     if out is not tr:
         np.copyto(out, tr)
     out[1:] /= n
-    c = n - 1
-    tmp = np.empty(N)
-    for i in range(1, T):
-        np.multiply(out[i - 1], c, out=tmp)
-        tmp /= n
-        out[i] += tmp
+    loops.wilder0_loop(out, n)
 
 
 def _atr0_kernel(high: Array, low: Array, close: Array, n: int) -> Array:
@@ -93,22 +89,7 @@ def atr_stop_lines(high: Array, low: Array, close: Array, key: float, n: int) ->
     higher = empty(T, N)[1:]
     np.minimum(close[1:], close[:-1], out=lower)
     np.maximum(close[1:], close[:-1], out=higher)
-    d = np.empty(N)
-    bound = np.empty(N)
-    m = np.empty(N, dtype=bool)
-    for i in range(1, T):
-        p, c, s = stop[i - 1], close[i], stop[i]
-        np.subtract(p, c, out=d)
-        np.copysign(nloss[i], d, out=s)
-        s += c
-        np.less_equal(lower[i - 1], p, out=m)  # not both closes above p
-        np.multiply(m, -FAR, out=bound)
-        bound += p
-        np.maximum(s, bound, out=s)
-        np.greater_equal(higher[i - 1], p, out=m)  # not both closes below p
-        np.multiply(m, FAR, out=bound)
-        bound += p
-        np.minimum(s, bound, out=s)
+    loops.atr_stop_loop(close, nloss, lower, higher, FAR, stop)
     return stop, atr
 
 

@@ -43,6 +43,18 @@ def swing_levels(
         hh = ind.rolling_max(high, w, left_aligned=True)
     if ll is None:
         ll = ind.rolling_min(low, w, left_aligned=True)
+    # before i = 3L no j can be a swing point: the state stays at its start
+    first = min(3 * L, T)
+    LH[L:first] = high[0]
+    LL[L:first] = low[0]
+    # j = i - L >= 2L from `first` on, so hh[j] / ll[j] exist (and j >= L holds)
+    ind.swing_loop(high, low, hh, ll, L, first, LH, LL)
+    return LH, LL
+    w = 2 * L + 1
+    if hh is None:
+        hh = ind.rolling_max(high, w, left_aligned=True)
+    if ll is None:
+        ll = ind.rolling_min(low, w, left_aligned=True)
     last_high = high[0].copy()
     last_low = low[0].copy()
     up = np.zeros(N, dtype=bool)

@@ -66,18 +66,6 @@ def devil_line(close: Array, lr: Array, length: int, mult: float, n: int) -> Arr
     out = ind.empty(T, N)
     if T == 0:
         return out
-    k = 2.0 / (n + 1)
-    c = 1.0 - k
-    src = np.empty(N)
-    tmp = np.empty(N)
-    out[0] = close[0]
-    for i in range(1, T):
-        if i >= length:  # lr[i-1] exists from row length-1
-            np.subtract(lr[i], lr[i - 1], out=src)
-            src *= mult
-            src += close[i]
-        else:
-            src[:] = close[i]  # close + mult * 0
-        np.multiply(src, k, out=out[i])
-        out[i] += np.multiply(out[i - 1], c, out=tmp)
+    # lr[i-1] exists from row length-1: before row length the source is close + mult * 0
+    ind.devil_loop(close, lr, length, mult, 2.0 / (n + 1), out)
     return out

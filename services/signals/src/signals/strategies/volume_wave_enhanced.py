@@ -50,16 +50,8 @@ def wave_positions(angel: Array, devil: Array, close: Array, trend: Array) -> tu
     a0, a1, d0, d1 = angel[:-1], angel[1:], devil[:-1], devil[1:]
     buys = (a0 <= d0) & (a1 > d1) & (close[1:] > trend[1:])
     keeps = ~((a0 >= d0) & (a1 < d1))  # no cross_under
-    long = np.zeros(N, dtype=bool)
-    accepted = np.empty(N, dtype=bool)
-    for i in range(1, T):
-        np.logical_not(long, out=accepted)
-        accepted &= buys[i - 1]  # flat and a BUY: now long
-        long &= keeps[i - 1]  # long and a SELL: now flat
-        long |= accepted
-        np.copyto(held[i], long)
-        np.multiply(accepted, float(i), out=since[i])
-        np.maximum(since[i], since[i - 1], out=since[i])
+    # flat and a BUY: now long; long and a SELL: now flat
+    ind.positions_loop(buys, keeps, held, since)
     return held, since
 
 
