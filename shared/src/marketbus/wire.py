@@ -20,6 +20,11 @@ def encode(model: BaseModel) -> dict[str, bytes]:
     return {DATA_FIELD: model.__pydantic_serializer__.to_json(model)}
 
 
+def payload(model: BaseModel) -> bytes:
+    """The ``data`` field :func:`encode` writes (the model's JSON), alone."""
+    return model.__pydantic_serializer__.to_json(model)
+
+
 def decode(cls: type[M], fields: Mapping[bytes | str, bytes | str]) -> M:
     raw = fields.get(DATA_FIELD.encode()) if DATA_FIELD.encode() in fields else fields.get(DATA_FIELD)
     if raw is None:

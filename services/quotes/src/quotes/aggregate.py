@@ -76,14 +76,16 @@ class BarAggregator:
     ) -> None:
         self.periods = tuple(periods)
         self._codes: dict[str, CodeState] = {}
-        self._due: dict[int, set[tuple[str, str]]] = {}
+        # close time -> period -> codes whose forming bar of that period closes then (the code
+        # strings are the ticks' own: no object per bar)
+        self._due: dict[int, dict[str, set[str]]] = {}
         self._changed: set[str] = set()
         for code, state in (states or {}).items():
             for period in [p for p in state.bars if p not in self.periods]:
                 del state.bars[period]
             self._codes[code] = state
             for period, bar in state.bars.items():
-                self._due.setdefault(bar.close_at, set()).add((code, period))
+                self._due.setdefault(bar.close_at, {}).setdefault(period, set()).add(code)
 
     # --- input ------------------------------------------------------------------------------
 
@@ -116,11 +118,21 @@ class BarAggregator:
         volume = max(state.volume, tick.volume)
         amount = max(state.amount, tick.amount)
         price = tick.price
+        if minute == state.minute:
+            # the same minute as the code's last full pass: every period's bucket is the same,
+            # so each forming bar is the one to update and no bar opens or closes
+            for period, bar in state.bars.items():
+                _update(bar, period, tick, price, volume, amount)
+            state.volume = volume
+            state.amount = amount
+            return closed
+        clean = True  # no period skipped this tick as late: the buckets of ``minute`` are current
         for period in self.periods:
             ts = bucket_of_minute(minute, period)
             bar = state.bars.get(period)
             if bar is not None and bar.ts != ts:
                 if ts < bar.ts:
+                    clean = False
                     continue  # late tick
                 closed.append(self._close(code, period, state))
                 bar = None
@@ -140,24 +152,12 @@ class BarAggregator:
                         base_v, base_a, volume, amount,
                     )  # fmt: skip
                 state.bars[period] = bar
-                self._due.setdefault(bar.close_at, set()).add((code, period))
+                self._due.setdefault(bar.close_at, {}).setdefault(period, set()).add(code)
                 continue
-            if price > bar.high:
-                bar.high = price
-            if price < bar.low:
-                bar.low = price
-            if period in DAY_PERIODS:
-                if tick.open and not bar.carried:
-                    bar.open = tick.open  # the provider's open is the day's open
-                if tick.high and tick.high > bar.high:
-                    bar.high = tick.high
-                if tick.low and tick.low < bar.low:
-                    bar.low = tick.low
-            bar.close = price
-            bar.volume = volume
-            bar.amount = amount
+            _update(bar, period, tick, price, volume, amount)
         state.volume = volume
         state.amount = amount
+        state.minute = minute if clean else -1
         return closed
 
     def add_many(self, ticks: Iterable[Tick]) -> list[Bar]:
@@ -176,7 +176,8 @@ class BarAggregator:
         """Close every bar whose close time is at or before ``now_ms``."""
         closed: list[Bar] = []
         for close_at in sorted(t for t in self._due if t <= now_ms):
-            for code, period in sorted(self._due.pop(close_at)):
+            due = self._due.pop(close_at)
+            for code, period in sorted((c, p) for p, codes in due.items() for c in codes):
                 state = self._codes[code]
                 bar = state.bars.get(period)
                 if bar is not None and bar.close_at == close_at:
@@ -217,10 +218,13 @@ class BarAggregator:
         state.closed[period] = bar.ts
         state.base[period] = (bar.volume, bar.amount)
         due = self._due.get(bar.close_at)
-        if due is not None:
-            due.discard((code, period))
-            if not due:
-                del self._due[bar.close_at]
+        if due is not None and period in due:
+            codes = due[period]
+            codes.discard(code)
+            if not codes:
+                del due[period]
+                if not due:
+                    del self._due[bar.close_at]
         return self._bar(code, period, bar)
 
     def _close_day(self, code: str, state: CodeState) -> list[Bar]:
@@ -240,6 +244,24 @@ class BarAggregator:
             volume=max(0.0, bar.volume - bar.base_volume),
             amount=round(max(0.0, bar.amount - bar.base_amount), 2),
         )
+
+
+def _update(bar: OpenBar, period: str, tick: Tick, price: float, volume: float, amount: float) -> None:
+    """A tick into the forming bar of its bucket (cumulative ``volume`` and ``amount``)."""
+    if price > bar.high:
+        bar.high = price
+    if price < bar.low:
+        bar.low = price
+    if period in DAY_PERIODS:
+        if tick.open and not bar.carried:
+            bar.open = tick.open  # the provider's open is the day's open
+        if tick.high and tick.high > bar.high:
+            bar.high = tick.high
+        if tick.low and tick.low < bar.low:
+            bar.low = tick.low
+    bar.close = price
+    bar.volume = volume
+    bar.amount = amount
 
 
 def carry_over(old: CodeState, new: CodeState) -> None:

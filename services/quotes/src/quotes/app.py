@@ -19,6 +19,7 @@ from marketbus.sessions import trading_date
 from marketbus.settings import Settings, load_settings
 from quotes.calendar_watch import watch
 from quotes.feeds.poll import PollFeed
+from quotes.memory import release_freed_memory
 from quotes.service import QuotesService
 from quotes.startup import prepare
 from quotes.universe_refresh import keep_fresh, listings_of
@@ -107,7 +108,9 @@ async def main() -> int:
             settings.feed, len(listings), redact(settings.redis_url), settings.key_prefix,
             settings.speed,
         )  # fmt: skip
+        gc.collect()
         gc.freeze()  # start-up objects (universe, history, calendar) out of every GC pass
+        release_freed_memory()  # the start-up's temporaries (calendar package, list pages)
         service = QuotesService(client, settings, listings, feed)
         tasks = background_tasks(client, settings, service, stop)
         try:

@@ -246,6 +246,35 @@ def _num(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
+_ACCEPTED: dict[
+    tuple[str, str, str, str | None, dt.date, float | None], tuple[float, float, float] | None
+] = {}
+_ACCEPTED_MAX = 65536
+
+
+def _accepted(security: Security, day: dt.date, pre_close: float | None) -> tuple[float, float, float] | None:
+    """``(lowest, highest, tick)``: the prices :func:`check_price` lets through on the grid of
+    ``tick`` (the band with its slack, or unbounded); None for an index. Cached by everything it
+    depends on (a security's market, code, name and list date; the day; the previous close)."""
+    key = (security.market, security.code, security.name, security.list_date, day, pre_close)
+    if key in _ACCEPTED:
+        return _ACCEPTED[key]
+    tick = tick_size(security.market, security.code)
+    out: tuple[float, float, float] | None = None
+    if tick is not None:
+        pct = limit_pct(security, day)
+        if pct is not None and pre_close is not None and pre_close > 0:
+            down, up = price_band(pre_close, pct, tick)
+            slack = tick * _TOLERANCE
+            out = (down - slack, up + slack, tick)
+        else:
+            out = (-math.inf, math.inf, tick)
+    if len(_ACCEPTED) >= _ACCEPTED_MAX:
+        _ACCEPTED.clear()
+    _ACCEPTED[key] = out
+    return out
+
+
 def check_price(
     price: float, pre_close: float | None, security: Security, day: dt.date
 ) -> tuple[str, str] | None:
@@ -253,6 +282,20 @@ def check_price(
     ``("tick_grid", detail)`` when it is not a multiple of the tick, else None. Nothing is checked
     for an index; the band is not checked without a positive ``pre_close`` or on a day without
     a limit (a new listing's first days), the tick grid still is."""
+    accepted = _accepted(security, day, pre_close)
+    if accepted is None:
+        return None
+    lowest, highest, tick = accepted
+    if lowest <= price <= highest:  # the usual case, settled without the detail's work
+        steps = price / tick
+        if abs(steps - round(steps)) <= _TOLERANCE:
+            return None
+    return _rejection(price, pre_close, security, day)
+
+
+def _rejection(
+    price: float, pre_close: float | None, security: Security, day: dt.date
+) -> tuple[str, str] | None:
     tick = tick_size(security.market, security.code)
     if tick is None:
         return None

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from marketbus.sessions import bar_close_ms
@@ -81,11 +82,30 @@ class CodeState:
     closed: dict[str, int] = field(default_factory=dict)  # period -> ts of the last closed bar
     base: dict[str, tuple[float, float]] = field(default_factory=dict)  # period -> cumulative
     # volume and amount at the end of its last closed bar (where the next bar starts counting)
+    # not stored: the 1m bucket all forming bars are current for (the aggregator's fast path for
+    # a tick of the same minute), -1 when unknown
+    minute: int = field(default=-1, compare=False, repr=False)
+
+
+_LAYOUTS: dict[tuple[int, ...], struct.Struct] = {}
+_bar_fields = attrgetter(
+    "ts", "open", "high", "low", "close", "base_volume", "base_amount", "volume", "amount"
+)  # a bar's packed fields, in the order of _BAR
+
+
+def _layout(shape: tuple[int, ...]) -> struct.Struct:
+    """The struct of a whole state whose periods are ``shape`` (1: period only, 2: with a bar)."""
+    fmt = _HEAD.format + "".join(
+        _PERIOD.format[1:] if kind == 1 else _PERIOD_BAR.format[1:] for kind in shape
+    )
+    packer = _LAYOUTS[shape] = struct.Struct(fmt)
+    return packer
 
 
 def encode(state: CodeState) -> bytes:
     bars, closed_at, bases = state.bars, state.closed, state.base
-    parts = [b""]
+    values: list[int | float] = [VERSION, 0, state.day_ms, state.last_ts, state.volume, state.amount]
+    shape: list[int] = []
     for period, pid in _ORDER:
         bar = bars.get(period)
         closed = closed_at.get(period)
@@ -94,17 +114,18 @@ def encode(state: CodeState) -> bytes:
             continue
         flags = (0 if closed is None else _CLOSED) | (0 if base is None else _BASE)
         base_v, base_a = (0.0, 0.0) if base is None else base
-        closed = -1 if closed is None else closed
         if bar is None:
-            parts.append(_PERIOD.pack(pid, flags, closed, base_v, base_a))
+            shape.append(1)
+            values += (pid, flags, -1 if closed is None else closed, base_v, base_a)
         else:
-            b = bar
-            ohlc = (b.open, b.high, b.low, b.close)
-            cum = (b.base_volume, b.base_amount, b.volume, b.amount)
-            flags |= _OPEN | (_CARRIED if b.carried else 0)
-            parts.append(_PERIOD_BAR.pack(pid, flags, closed, base_v, base_a, b.ts, *ohlc, *cum))
-    parts[0] = _HEAD.pack(VERSION, len(parts) - 1, state.day_ms, state.last_ts, state.volume, state.amount)
-    return b"".join(parts)
+            shape.append(2)
+            flags |= _OPEN | (_CARRIED if bar.carried else 0)
+            values += (pid, flags, -1 if closed is None else closed, base_v, base_a)
+            values += _bar_fields(bar)
+    values[1] = len(shape)
+    key = tuple(shape)
+    packer = _LAYOUTS.get(key) or _layout(key)
+    return packer.pack(*values)
 
 
 def decode(raw: bytes, code: str = "?") -> CodeState:

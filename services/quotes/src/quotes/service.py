@@ -42,6 +42,7 @@ from quotes import daystate
 from quotes.aggregate import BarAggregator, prior_days_state
 from quotes.feeds.base import Feed
 from quotes.feeds.poll import PollFeed
+from quotes.memory import release_freed_memory
 from quotes.universe import Listing, publish
 from quotes.validate import quote_json, reject_reason, tick_json
 
@@ -54,6 +55,7 @@ ADVANCE_EVERY = 0.1  # seconds between bar-closing checks
 HEARTBEAT_EVERY = 1.0
 DAYS_IN_A_MONTH_BAR = 25  # daily bars read to rebuild a forming month (23 trading days at most)
 STATS_EVERY = 10.0
+TRIM_EVERY = 10.0  # seconds between returns of freed heap pages to the OS (quotes.memory)
 SERVICE_NAME = "quotes"
 
 
@@ -61,7 +63,7 @@ SERVICE_NAME = "quotes"
 class WritePlan:
     """Everything one batch writes, computed without I/O."""
 
-    ticks: list[dict[str, bytes]] = field(default_factory=list)
+    ticks: list[bytes] = field(default_factory=list)  # each accepted tick's wire payload
     rejects: list[dict[str, bytes | str]] = field(default_factory=list)
     snapshots: dict[str, bytes] = field(default_factory=dict)
     bars: list[Bar] = field(default_factory=list)
@@ -149,7 +151,7 @@ class QuotesService:
                 continue
             last_ts[tick.code] = tick.ts
             latest[tick.code] = tick
-            plan.ticks.append(wire.encode(tick))
+            plan.ticks.append(wire.payload(tick))
             plan.bars.extend(aggregator.add(tick))
         for code, tick in latest.items():
             plan.snapshots[code] = quote_json(tick, listings[code])
@@ -194,8 +196,8 @@ class QuotesService:
         # mid-send applies nothing, and the retry writes it once), so the stored day state always
         # matches the ticks and bars written with it
         pipe = self.client.pipeline(transaction=True)
-        for fields in plan.ticks:
-            self.tick_publisher.add_encoded(pipe, fields)
+        if plan.ticks:  # one command for the batch's ticks (a server-side XADD loop)
+            self.tick_publisher.add_many_encoded(pipe, plan.ticks)
         for entry in plan.rejects:
             pipe.xadd(k.dlq, entry, maxlen=s.dlq_maxlen, approximate=True)  # type: ignore[arg-type]
         if plan.snapshots:
@@ -352,6 +354,10 @@ class QuotesService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), seconds)
 
+    async def release_memory(self) -> None:
+        """Hand the heap pages freed since the last call (parsed polls, written plans) back."""
+        release_freed_memory()
+
     async def log_stats(self) -> None:
         s = self.stats
         elapsed = max(time.monotonic() - self._stats_t0, 1e-9)
@@ -374,6 +380,7 @@ class QuotesService:
             asyncio.create_task(self._every(ADVANCE_EVERY, "close_bars", stop), name="bars"),
             asyncio.create_task(self._every(HEARTBEAT_EVERY, "heartbeat", stop), name="hb"),
             asyncio.create_task(self._every(STATS_EVERY, "log_stats", stop), name="stats"),
+            asyncio.create_task(self._every(TRIM_EVERY, "release_memory", stop), name="trim"),
         ]
         try:
             await self.ingest(stop)
