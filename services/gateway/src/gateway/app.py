@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors
 from gateway.batching import HashFieldLoader
+from gateway.compress import GZipMiddleware
 from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.oldapp.ws import OldAppWsHub
 from gateway.ratelimit import RateLimiter
@@ -56,7 +56,10 @@ class BodyLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            has_body = False
             for name, value in scope.get("headers", ()):
+                if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+                    has_body = True
                 if name == b"content-length" and value.isdigit() and int(value) > self.limit:
                     from fastapi.responses import JSONResponse
 
@@ -66,6 +69,9 @@ class BodyLimitMiddleware:
                     )
                     await JSONResponse(body.model_dump(exclude_none=True), 413)(scope, receive, send)
                     return
+            if not has_body:  # neither a length nor chunks: HTTP/1.1 sends no body
+                await self.app(scope, receive, send)
+                return
             received = 0
             limit = self.limit
 
@@ -139,6 +145,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics = Metrics()
     app.state.limiter = RateLimiter(settings.trigger_rate_per_minute, 60.0, burst=TRIGGER_BURST)
     errors.install(app)
+    quotes.install(app)  # the one-code quote route, first and outside the included routers
     for module in (
         *(quotes, securities, kline, signals, scheduler, stream, ops, asyncapi, dashboard),
         *(oldapp, oldapp_eval, oldapp_ws, chart, scorecard),

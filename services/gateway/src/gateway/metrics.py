@@ -81,6 +81,9 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # the labelled children, looked up once each (``labels()`` takes a lock and builds a key)
+        self._counted: dict[tuple[str, str, int], Any] = {}
+        self._timed: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,6 +103,14 @@ class MetricsMiddleware:
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope.get("method", "GET")
-            self.metrics.requests.labels(method, route, str(status)).inc()
+            counted = self._counted.get((method, route, status))
+            if counted is None:
+                counted = self._counted[(method, route, status)] = self.metrics.requests.labels(
+                    method, route, str(status)
+                )
+            counted.inc()
             if not route.startswith(STREAMING_PREFIX):
-                self.metrics.latency.labels(method, route).observe(time.perf_counter() - start)
+                timed = self._timed.get((method, route))
+                if timed is None:
+                    timed = self._timed[(method, route)] = self.metrics.latency.labels(method, route)
+                timed.observe(time.perf_counter() - start)
