@@ -30,6 +30,7 @@ from benchmarks.data import codes as make_codes
 from benchmarks.data import daily_rows
 from benchmarks.harness import Result
 from marketbus.keys import Keys
+from marketbus.redis import connect
 from marketbus.sessions import UTC_OFFSET_MS
 from marketbus.settings import load_settings
 from marketbus.trend import pack
@@ -128,7 +129,7 @@ async def run(url: str, quick: bool) -> list[Result]:
     bars, bad_lines = generate(n_codes, path)
     settings = load_settings(redis_url=url, key_prefix="bimp")
     keys = Keys(settings.key_prefix)
-    client = Redis.from_url(url)
+    client = connect(url)
     codes = list(bars)
     trend_keys = [keys.trend(c, "1d") for c in codes]
     try:

@@ -46,6 +46,7 @@ from benchmarks.data import codes as make_codes
 from benchmarks.data import daily_rows
 from benchmarks.harness import Result
 from marketbus.keys import SIGNALS_GROUP, Keys
+from marketbus.redis import connect
 from marketbus.sessions import MINUTE_MS, shanghai_ms
 from marketbus.trend import TS, VOLUME, TrendStore, unpack
 
@@ -186,7 +187,7 @@ async def run(url: str, quick: bool) -> list[Result]:
     n_bars = sum(s.size for s in expected.values())
     prefix = "bl"
     keys = Keys(prefix)
-    client = Redis.from_url(url)
+    client = connect(url)
     tmp = Path(tempfile.mkdtemp(prefix="bench-load-"))
     replay = tmp / "ticks.csv"
     write_replay(replay, valid, bad)

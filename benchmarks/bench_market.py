@@ -37,8 +37,9 @@ Rows:
   the first tick of the next minute arrives, or at its end plus the poll feed's 5 s lateness)
   and publish (the bar's stream entry id) -> signal;
 - the signals group's lag and pending at the end of the run, the time it took to drain after;
-- RSS of each process at the end of the run (the simulator, quotes, the signals worker) and the
-  server's ``used_memory_rss``.
+- RSS of each process at the end of the run (the simulator, quotes, the signals worker, and a
+  gateway and a scorecard service running beside them, the gateway after it has read every
+  snapshot once) and the server's ``used_memory_rss``; quotes must stay within 200 MiB.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ from benchmarks.bench_load import metrics, start
 from benchmarks.harness import Result
 from marketbus.clock import MarketClock, parse_clock, wall_ms
 from marketbus.keys import SIGNALS_GROUP, Keys
+from marketbus.redis import connect
+from marketbus.server import free_port
 from marketbus.sessions import (
     MINUTE_MS,
     bar_close_ms,
@@ -91,6 +94,7 @@ HISTORY = 250
 PERIODS = ("1m", "5m")
 PLANTS = {"future": 3, "limit_band": 3}  # bad snapshots served on purpose, by the reason expected
 PLANT_AFTER_MS = 6_000  # market ms after the first poll
+QUOTES_RSS_MB = 200  # issue 14: the quotes process at full-market size
 BIG_CAP = 10_000_000  # stream caps out of the way: every entry of the run is read back
 
 
@@ -196,7 +200,7 @@ async def run(url: str, quick: bool) -> list[Result]:
     seconds = 15.0 if quick else 60.0
     prefix = "bm"
     keys = Keys(prefix)
-    client = Redis.from_url(url)
+    client = connect(url)
     tmp = Path(tempfile.mkdtemp(prefix="bench-market-"))
     market = Market(SEED, N_CODES)
     codes = list(market.securities)
@@ -209,9 +213,14 @@ async def run(url: str, quick: bool) -> list[Result]:
     sim: SimProcess | None = None
     quotes: subprocess.Popen[bytes] | None = None
     workers: list[subprocess.Popen[bytes]] = []
+    others: list[subprocess.Popen[bytes]] = []  # the gateway and the scorecard, for their RSS
     state = Run()
     try:
         workers = await procs.start_signals(client, url, prefix, 1, **settings)
+        gw_port = free_port()
+        gateway = await procs.start_http(["-m", "gateway"], procs.env_for(url, prefix, port=gw_port), gw_port)
+        others.append(gateway)
+        others.append(start("scorecard", procs.env_for(url, prefix, **settings), tmp / "scorecard.log"))
         # the clock starts now: the first poll lands about half a run before the boundary's bars
         # close (boundary + lateness), once the simulator and quotes are up
         lead_ms = int((seconds / 2 - LATENESS_MS / 1000 + STARTUP_S) * 1000)
@@ -229,6 +238,11 @@ async def run(url: str, quick: bool) -> list[Result]:
                             market_clock=spec, **settings)  # fmt: skip
         quotes = start("quotes", env, tmp / "quotes.log")
         await observe(client, keys, clock, seconds, sim, market, quotes, workers[0], tmp, state)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw_port}", timeout=60) as http:
+            for path in ("/api/stocks/quotes", "/api/etf/quotes"):  # every snapshot read once
+                (await http.get(path)).raise_for_status()
+        state.rss["gateway"] = procs.rss_mb(gateway)
+        state.rss["scorecard"] = procs.rss_mb(others[1])
         procs.stop(quotes)
         if quotes.returncode != 0:
             raise RuntimeError(
@@ -247,7 +261,7 @@ async def run(url: str, quick: bool) -> list[Result]:
         signals = await read_stream(client, keys.signals)
         info = await client.info("memory")
     finally:
-        for proc in [quotes, *workers]:
+        for proc in [quotes, *workers, *others]:
             if proc is not None:
                 procs.stop(proc)
         if sim is not None:
@@ -552,7 +566,11 @@ def results(
         ),
     ]
     for name, mb in state.rss.items():
-        out.append(Result("market", f"RSS at the end of the run: {name}", mb, "MiB", higher_is_better=False))
+        what = f"RSS of {name} at the end of the run ({N_CODES:,} codes)"
+        quotes = name == "quotes"
+        target = f"<= {QUOTES_RSS_MB} MiB" if quotes else ""
+        met = mb <= QUOTES_RSS_MB if quotes else None
+        out.append(Result("market", what, mb, "MiB", higher_is_better=False, target=target, met=met))
     out.append(
         Result("market", "server used_memory_rss at the end", rss_server, "MiB", higher_is_better=False)
     )

@@ -186,8 +186,8 @@ async def run(url: str, quick: bool) -> list[Result]:
             scan_s,
             "s",
             higher_is_better=False,
-            target="<= 1.5 s (6,000 codes)",
-            met=None if quick else scan_s <= 1.5,
+            target="<= 0.4 s (6,000 codes)",
+            met=None if quick else scan_s <= 0.4,
         ),
         Result(
             "scan",

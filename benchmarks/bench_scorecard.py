@@ -11,13 +11,12 @@ from __future__ import annotations
 import statistics
 import time
 
-from redis.asyncio import Redis
-
 from benchmarks.data import codes as make_codes
 from benchmarks.data import daily_rows
 from benchmarks.harness import Result
 from marketbus.contracts import Security, SignalBatch
 from marketbus.keys import Keys
+from marketbus.redis import connect
 from marketbus.settings import Settings
 from marketbus.trend import TrendStore
 from marketbus.wire import decode
@@ -32,7 +31,7 @@ SCORED_ENTRIES = 100  # history entries (codes) the scorecard scores for its rat
 
 async def run(url: str, quick: bool) -> list[Result]:
     n_codes = 1000 if quick else 6000
-    client = Redis.from_url(url)
+    client = connect(url)
     keys = Keys("bench")
     settings = Settings(redis_url=url, key_prefix="bench", _env_file=None)  # type: ignore[call-arg]
     all_codes = make_codes(n_codes)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import random
 import signal
 import sys
@@ -119,7 +120,13 @@ async def ingest(p: dict[str, Any]) -> None:
             await pipe.execute()
         out["seconds"] = time.perf_counter() - t0
     else:
+        # the service's start-up (quotes.startup.prepare, quotes.app.main) before the clock runs:
+        # the calendar loaded and installed, the start-up objects frozen out of the GC
+        from marketbus import calendar
+
+        await calendar.load(client, Keys(settings.key_prefix), warn=False)
         service = QuotesService(client, settings, listings(make_codes(p["codes"])), NullFeed())
+        gc.freeze()
         t0 = time.perf_counter()
         for start in range(0, len(ticks), batch):
             await service.process(ticks[start : start + batch])
