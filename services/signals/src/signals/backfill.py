@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +46,7 @@ import orjson
 from marketbus.clock import wall_ms
 from marketbus.contracts import PERIODS, Security, Signal, SignalBatch
 from marketbus.streams import SIGNALS_HISTORY, Publisher
-from marketbus.trend import CLOSE, RECORD_BYTES, TS, VOLUME, TrendStore, time_major, unpack
+from marketbus.trend import CLOSE, TS, VOLUME, TrendStore, time_major
 from marketbus.wire import DATA_FIELD, text
 from signals.evaluate import Target, evaluate_windows
 from signals.scan import closed_only
@@ -72,6 +73,8 @@ SIGNALS_PER_ENTRY = 2_000  # a code with more signals in a period gets several e
 CHECK_CODES = 2  # codes checked window by window in each run
 LOCK_TTL_MS = 60_000
 CHECK_S = 10.0  # how often the service looks for history not run yet
+FIRST_TS = struct.Struct("<d")  # a stored record's first field, its bar time (marketbus.trend.RECORD)
+TS_BYTES = FIRST_TS.size
 FIELDS = ("open", "high", "low", "close", "volume")
 
 
@@ -503,13 +506,12 @@ class HistoryRun:
     async def _first_ts(self, codes: Sequence[str], period: str) -> dict[str, int]:
         """The first stored bar time of each code that has a series of ``period``."""
         pipe = self.client.pipeline(transaction=False)
-        for code in codes:
-            pipe.getrange(self.keys.trend(code, period), 0, RECORD_BYTES - 1)
+        for code in codes:  # the first record's time field only: this runs every CHECK_S seconds
+            pipe.getrange(self.keys.trend(code, period), 0, TS_BYTES - 1)
         out: dict[str, int] = {}
         for code, raw in zip(codes, await pipe.execute(), strict=True):
-            rows = unpack(raw)
-            if len(rows):
-                out[code] = int(rows[0, TS])
+            if raw and len(raw) == TS_BYTES:
+                out[code] = int(FIRST_TS.unpack(raw)[0])
         return out
 
     async def run_period(self, period: str) -> RunStats:
