@@ -286,12 +286,13 @@ async def _set_later(client: Any, keys: Keys, name: str, day: dt.date) -> None:
 
 
 async def load(
-    client: Any, keys: Keys, today: dt.date | None = None, *, warn: bool = True
+    client: Any, keys: Keys, today: dt.date | None = None, *, warn: bool = True, record: bool = True
 ) -> TradingCalendar:
     """Read the calendar hash, build the calendar (in a thread: the package takes about 1.5 s the
-    first time) and install it; record the package's last day so the known last day is in Redis;
-    log the warning (``warn``) when the known calendar ends within 30 days of ``today``
-    (default: real today in Asia/Shanghai)."""
+    first time) and install it; record the package's last day so the known last day is in Redis
+    (``record``: a reader such as the gateway leaves that to the services); log the warning
+    (``warn``) when the known calendar ends within 30 days of ``today`` (default: real today in
+    Asia/Shanghai)."""
     fields = await client.hgetall(keys.calendar)
     stored = parse_stored(fields)
     theirs_last, theirs_holidays = stored_package(fields)
@@ -314,13 +315,14 @@ async def load(
         sessions.build_calendar, overrides, known_last=known_last, source=f"XSHG + {keys.calendar}"
     )
     sessions.install_calendar(cal)
-    if theirs_last is None or ours.package_last_day >= theirs_last:
-        holidays = ",".join(day.isoformat() for day in package_holidays(ours))
-        if fields.get(PACKAGE_HOLIDAYS_FIELD.encode(), fields.get(PACKAGE_HOLIDAYS_FIELD)) != holidays:
-            await client.hset(keys.calendar, PACKAGE_HOLIDAYS_FIELD, holidays)
-    await _set_later(client, keys, PACKAGE_LAST_FIELD, cal.package_last_day)
-    if stored.imported_last is not None:  # heals an import that stopped before writing it
-        await _set_later(client, keys, IMPORTED_LAST_FIELD, stored.imported_last)
+    if record:
+        if theirs_last is None or ours.package_last_day >= theirs_last:
+            holidays = ",".join(day.isoformat() for day in package_holidays(ours))
+            if fields.get(PACKAGE_HOLIDAYS_FIELD.encode(), fields.get(PACKAGE_HOLIDAYS_FIELD)) != holidays:
+                await client.hset(keys.calendar, PACKAGE_HOLIDAYS_FIELD, holidays)
+        await _set_later(client, keys, PACKAGE_LAST_FIELD, cal.package_last_day)
+        if stored.imported_last is not None:  # heals an import that stopped before writing it
+            await _set_later(client, keys, IMPORTED_LAST_FIELD, stored.imported_last)
     if warn:
         text = warning_for(cal.known_last_day, today or market_today())
         if text:
@@ -467,6 +469,7 @@ async def keep_fresh(
     every_s: float = 300.0,
     check_s: float = 5.0,
     today: Callable[[], dt.date] | None = None,
+    record: bool = True,
 ) -> None:
     """Reload the calendar every ``every_s`` seconds, and within ``check_s`` of a change made by
     another process (an import, a learned day), until ``stop`` is set. Run it as a task in the
@@ -487,7 +490,7 @@ async def keep_fresh(
             if rev == last_rev and time.monotonic() - last_full < every_s:
                 continue
             day = today() if today is not None else market_today()
-            cal = await load(client, keys, warn=False)  # the warning is logged below, once per text
+            cal = await load(client, keys, warn=False, record=record)  # the warning: below, once per text
             last_rev, last_full = rev, time.monotonic()
             text = warning_for(cal.known_last_day, day)
             if text and text != last_warning:

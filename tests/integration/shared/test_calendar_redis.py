@@ -84,6 +84,13 @@ async def test_a_service_start_writes_the_known_last_day(client: Redis, keys: Ke
     assert sessions.is_trading_day(D(2027, 2, 8))  # nothing known yet: a weekday
 
 
+async def test_a_reader_loads_the_calendar_without_writing_it(client: Redis, keys: Keys) -> None:
+    # the gateway reads the calendar; recording the package's days is the services' part
+    cal = await calendar.load(client, keys, today=D(2026, 12, 2), record=False)
+    assert cal.known_last_day == D(2026, 12, 31)
+    assert not await client.exists(keys.calendar)
+
+
 async def test_an_import_is_obeyed_by_a_fresh_process(
     tmp_path: Path, client: Redis, keys: Keys, redis_url: str
 ) -> None:

@@ -268,7 +268,8 @@ class OldAppWsHub:
         push needs it and kept fresh after."""
         if self._calendar_task is not None:
             return
-        await calendar.load(self.redis, self.keys, warn=False)
+        await calendar.load(self.redis, self.keys, warn=False, record=False)  # the gateway only reads
         self._calendar_task = asyncio.create_task(
-            calendar.keep_fresh(self.redis, self.keys, self._calendar_stop), name="oldapp-ws:calendar"
+            calendar.keep_fresh(self.redis, self.keys, self._calendar_stop, record=False),
+            name="oldapp-ws:calendar",
         )
