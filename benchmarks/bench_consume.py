@@ -1,7 +1,7 @@
 """Consume: bars/s through the signals consumer vs a bare XREADGROUP COUNT 1000 + XACK loop and a
 naive FastStream per-message subscriber; and the consume rate with 1 / 2 / 4 workers.
 
-N bars are pre-loaded: every code's trend series holds 250 + K daily bars and mb:bars the last K
+N bars are pre-loaded: every code's trend series holds 250 + K daily bars and {mb}:bars the last K
 of each (as quotes leaves them). The consumer group is created at the end of the stream, the
 workers (``python -m signals``, no schedule) are started and seen alive (heartbeat), then
 ``XGROUP SETID 0`` releases the backlog at t0; the figure is N / (time until the group's lag and

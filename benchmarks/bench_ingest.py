@@ -4,7 +4,7 @@ Both run in a fresh subprocess each (role ``ingest``), alternately, on the same 
 (``make_tick`` objects, as the feeds hand them over), 500 per batch/pipeline (the service's
 ``tick_batch``). The service path is ``QuotesService.process``: validation, the batch's ticks
 (one server-side XADD loop), snapshot HSET, aggregation into every period, closed bars to the
-trend series (Lua) and ``mb:bars``, the day states, counters, in one MULTI/EXEC. The service's
+trend series (Lua) and ``{mb}:bars``, the day states, counters, in one MULTI/EXEC. The service's
 start-up (the trading calendar loaded, the start-up objects frozen out of the GC, as
 ``quotes.app`` does) happens before the clock starts. Best of the repeats for each side
 (throughput on a shared machine only ever loses to noise).

@@ -10,8 +10,8 @@ machine, same wall clock).
   close mid-run). The watcher polls the snapshots of 50 codes every millisecond. The figure
   includes the feed hop (XADD -> XREAD), as a real provider's network would.
 - bar -> signal: ``python -m signals``; the generator appends each bar to its trend series and
-  XADDs it to mb:bars in one pipeline (what quotes does), 20 bars every 10 ms; the watcher
-  XREAD BLOCKs on mb:signals. Only bars that produce a signal give a sample. The load starts once
+  XADDs it to {mb}:bars in one pipeline (what quotes does), 20 bars every 10 ms; the watcher
+  XREAD BLOCKs on {mb}:signals. Only bars that produce a signal give a sample. The load starts once
   the worker's history run over the stored series is done (steady state, as in bench_consume).
 - the minute-close burst: the whole market's bars closing at one minute (10:30: the 1m, 5m, 15m,
   30m and 60m bars of 6,500 codes, 32,500 bars; 1,000 codes in quick mode), appended to the trend
@@ -185,7 +185,7 @@ async def minute_close_burst(url: str, quick: bool) -> list[Result]:
                 pipe = client.pipeline(transaction=False)
                 chunk = bars[start : start + 1000]
                 for bar in chunk:
-                    await trend.append_in(pipe, bar)
+                    trend.append_in(pipe, bar)
                     pipe.xadd(keys.bars, wire.encode(bar), maxlen=100_000, approximate=True)
                 await pipe.execute()
                 pt = time.time() * 1000

@@ -274,7 +274,7 @@ async def snapshot_watch(p: dict[str, Any]) -> None:
 
 async def bar_gen(p: dict[str, Any]) -> None:
     """Publish bars H.. of every code at ``rate``, as the quotes service does: trend series
-    append then XADD on mb:bars, in one pipeline per step. Reports (code, bar ts, publish ms)."""
+    append then XADD on {mb}:bars, in one pipeline per step. Reports (code, bar ts, publish ms)."""
     client = Redis.from_url(p["url"])
     keys = Keys(p["prefix"])
     trend = TrendStore(client, keys, max_bars=500)
@@ -296,7 +296,7 @@ async def bar_gen(p: dict[str, Any]) -> None:
             r = rows[j, k]
             bar = Bar(code=codes[j], period="1d", ts=int(r[0]), open=r[1], high=r[2], low=r[3],
                       close=r[4], volume=r[5], amount=r[6])  # fmt: skip
-            await trend.append_in(pipe, bar)
+            trend.append_in(pipe, bar)
             pipe.xadd(keys.bars, wire.encode(bar), maxlen=100_000, approximate=True)  # type: ignore[arg-type]
             batch.append((bar.code, bar.ts))
         pt = now_ms()

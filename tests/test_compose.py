@@ -35,9 +35,7 @@ def test_compose_file_is_valid_and_exposes_only_the_gateway() -> None:
     # docker-compose 1.x lists every profile's services in `config` (v2 only the active ones); the
     # default stack is the services without a profile.
     services = {
-        name: svc
-        for name, svc in yaml.safe_load(res.stdout)["services"].items()
-        if not svc.get("profiles")
+        name: svc for name, svc in yaml.safe_load(res.stdout)["services"].items() if not svc.get("profiles")
     }
     assert set(services) == {"redis", "quotes", "signals", "scorecard", "gateway"}
     exposed = {name for name, svc in services.items() if svc.get("ports")}

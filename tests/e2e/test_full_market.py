@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from marketbus.keys import Keys
 from marketbus.server import free_port
 from quotes.providersim.launch import running_simulator
 
@@ -88,7 +89,7 @@ def test_up_with_feed_auto_covers_every_listed_code_with_indices(
             suspended = set(sim.listing()["suspended"])
             quoted = listed - suspended
             wait_for(
-                lambda: set(r.hkeys(f"{prefix}:snapshot")) >= quoted,
+                lambda: set(r.hkeys(Keys(prefix).snapshots)) >= quoted,
                 120, "a snapshot of every traded code", proc, log,
             )  # fmt: skip
             index = get_json(f"{base}/api/quotes/000001.SH")
@@ -96,7 +97,7 @@ def test_up_with_feed_auto_covers_every_listed_code_with_indices(
             query = urllib.parse.quote("沪深300")
             found = get_json(f"{base}/api/stocks/search?q={query}")["items"]
             assert "000300.SH" in {row["code"] for row in found}
-            poll = wait_for(lambda: r.get(f"{prefix}:poll"), 60, "the poll report", proc, log)
+            poll = wait_for(lambda: r.get(Keys(prefix).poll_stats), 60, "the poll report", proc, log)
             report = json.loads(poll)
             assert report["codes_requested"] == len(listed)
             assert report["codes_covered"] >= len(quoted)

@@ -201,7 +201,7 @@ async def publish_bars(client: Redis, keys: Keys, bars: Sequence[Bar], maxlen: i
     store = TrendStore(client, keys)
     pipe = client.pipeline(transaction=False)
     for bar in bars:
-        await store.append_in(pipe, bar)
+        store.append_in(pipe, bar)
         pipe.xadd(keys.bars, encode(bar), maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
     results = await pipe.execute()
     return [r.decode() for r in results[1::2]]

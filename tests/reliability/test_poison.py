@@ -1,7 +1,7 @@
-"""Poison messages on each stream the signals service consumes (``mb:bars``, ``mb:commands``).
+"""Poison messages on each stream the signals service consumes (``{mb}:bars``, ``{mb}:commands``).
 
-- unparseable (not JSON, JSON of the wrong schema, no ``data`` field): to ``mb:dlq`` at once;
-- parseable but its processing keeps failing: to ``mb:dlq`` after K = max_deliveries deliveries.
+- unparseable (not JSON, JSON of the wrong schema, no ``data`` field): to ``{mb}:dlq`` at once;
+- parseable but its processing keeps failing: to ``{mb}:dlq`` after K = max_deliveries deliveries.
   The failure is made for one entry only: its code's trend key (a bar) or its job key (a
   command) holds a hash, so reading it raises WRONGTYPE; the entries around it are processed.
 - a DLQ entry holds the error, the original data, the stream and the original id; the original is

@@ -5,7 +5,7 @@ XSHG sessions of ``exchange-calendars`` (which end on the package's last day, 20
 4.13.2) overlaid with the days kept here. This module reads and writes those days and installs
 the result; every process runs :func:`load` at start and :func:`keep_fresh` as a task of its loop.
 
-Redis layout: one hash, ``Keys.calendar`` (``mb:calendar``), fields
+Redis layout: one hash, ``Keys.calendar`` (``{mb}:calendar``), fields
 
 - ``day:YYYY-MM-DD`` -> ``1`` (open) or ``0`` (closed): imported from a Tushare ``trade_cal`` CSV;
 - ``learned:YYYY-MM-DD`` -> epoch ms: a weekday learned closed from the feed (no snapshot dated

@@ -43,6 +43,7 @@ from redis.exceptions import RedisError, ResponseError
 from marketbus.clock import wall_ms
 from marketbus.dlq import dead_letter
 from marketbus.keys import Keys
+from marketbus.layout import adopt_legacy_keys
 from marketbus.redis import broker as make_broker
 from marketbus.redis import connect, redact
 from marketbus.settings import Settings
@@ -233,7 +234,7 @@ class Runtime:
         self._on_stop.append(fn)
 
     def stats(self, fn: Callable[[], Mapping[str, int]]) -> None:
-        """Counters published with the heartbeat, as ``<service>:<consumer>:<name>`` in mb:metrics."""
+        """Counters published with the heartbeat, as ``<service>:<consumer>:<name>`` in {mb}:metrics."""
         self._stats = fn
 
     def stop(self) -> None:
@@ -243,6 +244,7 @@ class Runtime:
     async def run(self) -> None:
         self.client = client = connect(self.url)
         await wait_for_server(client, self.url)
+        await adopt_legacy_keys(client, self.keys)
         for hook in self._on_start:
             await hook()
         await self._ensure_groups()

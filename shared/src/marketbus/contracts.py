@@ -209,7 +209,7 @@ class DeadLetter(BaseModel):
 
 
 class StrategyInfo(_Message):
-    """A strategy the signals service runs, as it publishes it (hash ``mb:strategies``)."""
+    """A strategy the signals service runs, as it publishes it (hash ``{mb}:strategies``)."""
 
     key: str
     name: str
@@ -219,7 +219,7 @@ class StrategyInfo(_Message):
 
 
 class SchedulerState(_Message):
-    """The scan schedule's shared state (hash ``mb:scheduler``): written by the signals service,
+    """The scan schedule's shared state (hash ``{mb}:scheduler``): written by the signals service,
     read by the gateway and the CLI. Absent fields are None."""
 
     schedule: str | None = None

@@ -1,4 +1,4 @@
-"""Jobs: a command on ``mb:commands`` and its state under ``mb:job:<id>``, in one place.
+"""Jobs: a command on ``{mb}:commands`` and its state under ``{mb}:job:<id>``, in one place.
 
 A job is queued by the gateway (the trigger), the CLI (``marketbus scan``) and the schedule of the
 signals service; its state is saved by the signals service as it runs. The job's state is written

@@ -1,7 +1,15 @@
 """Every stream and key name of marketbus, in one place, under the configurable prefix.
 
-Keys that a Lua script touches together share the ``{prefix}`` hash tag so they live in
-one slot on Redis Cluster.
+Two kinds of key, for Redis Cluster:
+
+- the bus: every stream and every piece of shared state carries the ``{prefix}`` hash tag, so it all
+  lives in one slot. The writes that must be atomic span them (a quotes batch: ticks, bars, day
+  state, snapshots and counters in one MULTI/EXEC; a dead letter: the XACK, the dead-letter entry and
+  the job's failure; a signal: the stream entry, its seen marker and the latest hash, in one script);
+- the trend series, one key per code and period (``{prefix}:trend:<period>:<code>``, no tag): the
+  bulk of the data (250-500 bars of 48 bytes each, for every code and period) and of the reads (the
+  signals service's windows, the scan, the k-line API), spread over every slot. Each is written by
+  an idempotent single-key script before the bus transaction that publishes its bar.
 """
 
 from __future__ import annotations
@@ -28,11 +36,11 @@ class Keys:
     # streams -------------------------------------------------------------------------------
     @property
     def ticks(self) -> str:
-        return f"{self.prefix}:ticks"
+        return f"{self.tag}:ticks"
 
     @property
     def bars(self) -> str:
-        return f"{self.prefix}:bars"
+        return f"{self.tag}:bars"
 
     @property
     def signals(self) -> str:
@@ -40,31 +48,31 @@ class Keys:
 
     @property
     def commands(self) -> str:
-        return f"{self.prefix}:commands"
+        return f"{self.tag}:commands"
 
     @property
     def dlq(self) -> str:
-        return f"{self.prefix}:dlq"
+        return f"{self.tag}:dlq"
 
     @property
     def queries(self) -> str:
-        return f"{self.prefix}:queries"
+        return f"{self.tag}:queries"
 
     @property
     def signals_history(self) -> str:
         """Stream: the history run's signals (SignalBatch entries, one per code and period)."""
-        return f"{self.prefix}:signals:history"
+        return f"{self.tag}:signals:history"
 
     # state ---------------------------------------------------------------------------------
     @property
     def snapshots(self) -> str:
         """Hash: code -> JSON of the latest quote snapshot."""
-        return f"{self.prefix}:snapshot"
+        return f"{self.tag}:snapshot"
 
     @property
     def universe(self) -> str:
         """Hash: code -> JSON {code, name, market}."""
-        return f"{self.prefix}:universe"
+        return f"{self.tag}:universe"
 
     def trend(self, code: str, period: str) -> str:
         """String: packed float64 bar records of one code and period (see marketbus.trend)."""
@@ -86,64 +94,64 @@ class Keys:
 
     def query_reply(self, query_id: str) -> str:
         """List: the answer (JSON of a QueryReply) to one query, pushed once, popped by the asker."""
-        return f"{self.prefix}:query:{query_id}:reply"
+        return f"{self.tag}:query:{query_id}:reply"
 
     def job(self, job_id: str) -> str:
         """String: JSON of a JobStatus."""
-        return f"{self.prefix}:job:{job_id}"
+        return f"{self.tag}:job:{job_id}"
 
     @property
     def scheduler_state(self) -> str:
         """Hash: schedule description, last and next run of the scan."""
-        return f"{self.prefix}:scheduler"
+        return f"{self.tag}:scheduler"
 
     @property
     def scan_lock(self) -> str:
-        return f"{self.prefix}:lock:scan"
+        return f"{self.tag}:lock:scan"
 
     @property
     def strategies(self) -> str:
         """Hash: strategy key -> JSON {key, name, min_bars, params, confidence} (written by signals)."""
-        return f"{self.prefix}:strategies"
+        return f"{self.tag}:strategies"
 
     @property
     def metrics(self) -> str:
         """Hash: counter name -> integer (rejected ticks per reason, ...)."""
-        return f"{self.prefix}:metrics"
+        return f"{self.tag}:metrics"
 
     @property
     def market_clock(self) -> str:
         """String: JSON {"ts": market epoch ms, "wall": wall epoch ms} written by quotes each second."""
-        return f"{self.prefix}:clock"
+        return f"{self.tag}:clock"
 
     @property
     def daystate(self) -> str:
         """Hash: code -> packed per-code day state of the bar aggregator (survives a restart)."""
-        return f"{self.prefix}:daystate"
+        return f"{self.tag}:daystate"
 
     @property
     def calendar(self) -> str:
         """Hash: trading-calendar facts (sessions, imported and learned days, last known day)."""
-        return f"{self.prefix}:calendar"
+        return f"{self.tag}:calendar"
 
     @property
     def poll_stats(self) -> str:
         """String: JSON of the quotes service's last full poll (duration, codes covered, providers)."""
-        return f"{self.prefix}:poll"
+        return f"{self.tag}:poll"
 
     @property
     def heartbeats(self) -> str:
         """Hash: service/consumer name -> last heartbeat epoch ms."""
-        return f"{self.prefix}:heartbeat"
+        return f"{self.tag}:heartbeat"
 
     # the history run (signals) and the scorecard -------------------------------------------
     def backfill_done(self, period: str) -> str:
         """Hash: code -> first bar time of the series the history run last evaluated (signals)."""
-        return f"{self.prefix}:backfill:{period}"
+        return f"{self.tag}:backfill:{period}"
 
     @property
     def backfill_lock(self) -> str:
-        return f"{self.prefix}:lock:backfill"
+        return f"{self.tag}:lock:backfill"
 
     def score_outcomes(self, period: str, strategy: str, market: str) -> str:
         """Hash: signal id -> packed float64 outcome record (see scorecard.outcomes)."""

@@ -1,6 +1,6 @@
 """Request/reply over the bus: a service asks the signals service a question and waits for its answer.
 
-- The asker (the gateway) publishes a :class:`~marketbus.contracts.Query` on ``mb:queries`` with a
+- The asker (the gateway) publishes a :class:`~marketbus.contracts.Query` on ``{mb}:queries`` with a
   reply key of its own (``mb:query:<id>:reply``) and a deadline (now + the timeout), then waits on
   that key with a bounded ``BLPOP``. No answer by the deadline is :class:`QueryTimeout`, never a
   hang. The wait blocks a connection for its whole duration, so the asker takes a client of its

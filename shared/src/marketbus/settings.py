@@ -64,12 +64,12 @@ class Settings(BaseSettings):
     )
 
     # --- streams ------------------------------------------------------------------------------
-    ticks_maxlen: int = Field(default=200_000, gt=0, description="Approximate cap of mb:ticks.")
-    bars_maxlen: int = Field(default=100_000, gt=0, description="Approximate cap of mb:bars.")
-    signals_maxlen: int = Field(default=50_000, gt=0, description="Approximate cap of mb:signals.")
-    dlq_maxlen: int = Field(default=10_000, gt=0, description="Approximate cap of mb:dlq.")
-    commands_maxlen: int = Field(default=10_000, gt=0, description="Approximate cap of mb:commands.")
-    queries_maxlen: int = Field(default=10_000, gt=0, description="Approximate cap of mb:queries.")
+    ticks_maxlen: int = Field(default=200_000, gt=0, description="Approximate cap of {mb}:ticks.")
+    bars_maxlen: int = Field(default=100_000, gt=0, description="Approximate cap of {mb}:bars.")
+    signals_maxlen: int = Field(default=50_000, gt=0, description="Approximate cap of {mb}:signals.")
+    dlq_maxlen: int = Field(default=10_000, gt=0, description="Approximate cap of {mb}:dlq.")
+    commands_maxlen: int = Field(default=10_000, gt=0, description="Approximate cap of {mb}:commands.")
+    queries_maxlen: int = Field(default=10_000, gt=0, description="Approximate cap of {mb}:queries.")
     query_timeout: float = Field(
         default=5.0,
         gt=0,
@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     signals_history_maxlen: int = Field(
         default=100_000,
         gt=0,
-        description="Approximate cap of mb:signals:history (entries: one per code and period of a "
+        description="Approximate cap of {mb}:signals:history (entries: one per code and period of a "
         "history run).",
     )
     trend_max_bars: int = Field(

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-from redis.exceptions import WatchError
 
 from marketbus.contracts import Bar
 
@@ -52,6 +51,17 @@ elseif nts == lts then
   return 2
 end
 return 0
+"""
+
+# KEYS[1] trend key; ARGV[1] the series' length when it was read; ARGV[2] its last record then
+# (empty for no series); ARGV[3] the merged series. Writes it and returns 1 when the series is
+# unchanged since (an append changes its length or its last record), else 0 and writes nothing.
+REPLACE_IF_UNCHANGED_LUA = """
+local len = redis.call('STRLEN', KEYS[1])
+if len ~= tonumber(ARGV[1]) then return 0 end
+if len > 0 and redis.call('GETRANGE', KEYS[1], len - #ARGV[2], -1) ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3])
+return 1
 """
 
 
@@ -93,20 +103,18 @@ class TrendStore:
         self.client = client
         self.keys = keys
         self.max_bars = max_bars
-        self._append = client.register_script(APPEND_LUA)
 
-    async def append_in(self, pipe: Any, bar: Bar) -> None:
-        """Queue an idempotent append of one closed bar on a pipeline (awaiting only queues it)."""
-        await self._append(
-            keys=[self.keys.trend(bar.code, bar.period)],
-            args=[pack_bar(bar), self.max_bars],
-            client=pipe,
-        )
+    def append_in(self, pipe: Any, bar: Bar) -> None:
+        """Queue an idempotent append of one closed bar on a pipeline. EVAL, not EVALSHA: a
+        Cluster pipeline refuses EVALSHA, and the server caches the script by its body anyway."""
+        pipe.eval(APPEND_LUA, 1, self.keys.trend(bar.code, bar.period), pack_bar(bar), self.max_bars)
 
     async def append(self, bars: Iterable[Bar]) -> list[int]:
+        """Append closed (or forming) bars, one pipeline; idempotent (a bar time already stored is
+        replaced). Per bar: 1 appended, 2 replaced, 0 older than the series' last bar (ignored)."""
         pipe = self.client.pipeline(transaction=False)
         for bar in bars:
-            await self.append_in(pipe, bar)
+            self.append_in(pipe, bar)
         return list(await pipe.execute())
 
     async def tail(self, code: str, period: str, n: int) -> np.ndarray:
@@ -123,12 +131,19 @@ class TrendStore:
             out.extend(unpack(raw) for raw in await pipe.execute())
         return out
 
+    async def packed(self, codes: Sequence[str], period: str) -> list[bytes]:
+        """The whole stored series of each code, as stored (at most twice max_bars records)."""
+        pipe = self.client.pipeline(transaction=False)
+        for code in codes:
+            pipe.get(self.keys.trend(code, period))
+        return [bytes(raw or b"") for raw in await pipe.execute()]
+
     async def merge_rows(self, rows_by_code: dict[str, np.ndarray], period: str, chunk: int = 500) -> int:
         """Bulk, idempotent import: merge rows into each code's series. Returns bars added.
 
-        Safe beside a live quotes service: each chunk of series is WATCHed before it is read and
-        written back in MULTI/EXEC, so a bar appended meanwhile makes the chunk start over instead
-        of being overwritten."""
+        Safe beside a live quotes service: each series is written back only if it is unchanged
+        since it was read (one script per key, so the series may live on any node of a Cluster);
+        a series a bar was appended to meanwhile is read and merged again instead of overwritten."""
         codes = list(rows_by_code)
         added = 0
         for start in range(0, len(codes), chunk):
@@ -136,23 +151,27 @@ class TrendStore:
         return added
 
     async def _merge_chunk(self, codes: list[str], rows_by_code: dict[str, np.ndarray], period: str) -> int:
-        keys = [self.keys.trend(code, period) for code in codes]
+        added = 0
+        todo = codes
         for _ in range(MERGE_ATTEMPTS):
-            async with self.client.pipeline(transaction=True) as tx:
-                await tx.watch(*keys)
-                existing = await self.tails(codes, period, self.max_bars * 2, chunk=len(codes))
-                tx.multi()
-                added = 0
-                for code, key, old in zip(codes, keys, existing, strict=True):
-                    new = rows_by_code[code]
-                    added += int(np.setdiff1d(new[:, TS], old[:, TS]).size)
-                    tx.set(key, pack(merge(old, new, self.max_bars)))
-                try:
-                    await tx.execute()
-                except WatchError:
-                    continue  # a series changed while we merged: read it again
+            keys = [self.keys.trend(code, period) for code in todo]
+            raws = await self.packed(todo, period)
+            gains: list[int] = []
+            writes: list[tuple[str, int, bytes, bytes]] = []
+            for code, key, raw in zip(todo, keys, raws, strict=True):
+                old, new = unpack(raw), rows_by_code[code]
+                gains.append(int(np.setdiff1d(new[:, TS], old[:, TS]).size))
+                writes.append((key, len(raw), raw[-RECORD_BYTES:], pack(merge(old, new, self.max_bars))))
+
+            pipe = self.client.pipeline(transaction=False)
+            for key, length, last, merged in writes:
+                pipe.eval(REPLACE_IF_UNCHANGED_LUA, 1, key, length, last, merged)
+            done = await pipe.execute()
+            added += sum(g for g, ok in zip(gains, done, strict=True) if ok)
+            todo = [code for code, ok in zip(todo, done, strict=True) if not ok]
+            if not todo:
                 return added
-        raise RuntimeError(f"{period} series of {codes[0]}..{codes[-1]} kept changing during the import")
+        raise RuntimeError(f"{period} series of {todo[0]}..{todo[-1]} kept changing during the import")
 
 
 def time_major(windows: Sequence[np.ndarray], length: int) -> np.ndarray:

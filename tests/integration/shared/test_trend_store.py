@@ -37,18 +37,18 @@ async def test_an_import_does_not_overwrite_a_bar_appended_meanwhile(client: Red
     store = TrendStore(client, keys, max_bars=250)
     await store.append([bar(60_000 * i) for i in range(1, 4)])
     imported = np.array([[60_000 * i, 1, 2, 0.5, 1.5, 100, 150] for i in range(10, 13)], float)
-    real_tails = store.tails
+    real_packed = store.packed
     raced = False
 
-    async def tails_with_a_live_append(*args, **kwargs):  # the live writer lands mid-merge
+    async def packed_with_a_live_append(*args, **kwargs):  # the live writer lands mid-merge
         nonlocal raced
-        rows = await real_tails(*args, **kwargs)
+        rows = await real_packed(*args, **kwargs)
         if not raced:
             raced = True
             await store.append([bar(60_000 * 20, close=9.0)])
         return rows
 
-    store.tails = tails_with_a_live_append  # type: ignore[method-assign]
+    store.packed = packed_with_a_live_append  # type: ignore[method-assign]
     assert await store.merge_rows({"510300.SH": imported}, "1m") == 3
     got = (await store.tail("510300.SH", "1m", 100))[:, TS].tolist()
     assert got == [60_000 * i for i in (1, 2, 3, 10, 11, 12, 20)]

@@ -147,7 +147,7 @@ async def drained(client: Redis, keys: Keys) -> bool:
 
 async def close_day(client: Redis, keys: Keys, code: str, prev: Bar, close: float) -> Bar:
     """What the quotes service does at the close: the daily bar into the trend series, then on
-    mb:bars."""
+    {mb}:bars."""
     bar = Bar(code=code, period="1d", ts=D, open=prev.close, high=max(prev.close, close) + 0.01,
               low=min(prev.close, close) - 0.01, close=close, volume=2e6, amount=close * 2e6)  # fmt: skip
     await TrendStore(client, keys).append([bar])

@@ -35,7 +35,7 @@ def test_a_query_is_one_data_field_of_plain_json_and_comes_back_the_same() -> No
         "period": "1d",
         "items": [{"code": "600519.SH", "strategy": "ma_cross"}],
     }
-    assert raw["reply_key"] == "tq:query:" + q.id + ":reply" == KEYS.query_reply(q.id)
+    assert raw["reply_key"] == "{tq}:query:" + q.id + ":reply" == KEYS.query_reply(q.id)
     back = wire.decode(Query, {b"data": fields["data"]})
     assert back == q and back.kind == "evaluate"
 
@@ -95,13 +95,13 @@ def test_a_reply_carries_its_kind_of_result_and_an_unreadable_one_is_a_failure()
 
 def test_the_queries_stream_is_in_the_catalogue_with_its_own_group() -> None:
     assert streams.QUERIES in streams.STREAMS
-    assert streams.QUERIES.key(KEYS) == "tq:queries" and streams.QUERIES.model is Query
+    assert streams.QUERIES.key(KEYS) == "{tq}:queries" and streams.QUERIES.model is Query
     assert streams.QUERY_ANSWERS in streams.GROUPS
     assert streams.QUERY_ANSWERS.name == QUERIES_GROUP
     assert QUERIES_GROUP not in {g.name for g in streams.GROUPS if g is not streams.QUERY_ANSWERS}
     doc = asyncapi.document("tq")
     addresses = {c["address"] for c in doc["channels"].values()}
-    assert "tq:queries" in addresses
+    assert "{tq}:queries" in addresses
     assert {"arguments", "reply_key", "deadline_ts"} <= set(
         doc["components"]["schemas"]["Query"]["properties"]
     )

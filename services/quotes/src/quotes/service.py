@@ -192,9 +192,16 @@ class QuotesService:
 
     async def _execute(self, plan: WritePlan) -> None:
         s, k = self.settings, self.keys
-        # MULTI/EXEC: a batch is written whole or not at all (a server lost or a process killed
-        # mid-send applies nothing, and the retry writes it once), so the stored day state always
-        # matches the ticks and bars written with it
+        stored = [*plan.bars, *plan.unfinished]
+        if stored:  # the trend series first: a bar is stored before it is published
+            await self.store.append(stored)
+        # MULTI/EXEC on the bus keys (one slot on a Cluster, see marketbus.keys): a batch is
+        # published whole or not at all (a server lost or a process killed mid-send applies
+        # nothing, and the retry writes it once), so the stored day state always matches the
+        # ticks and bars published with it. The trend appends before it are idempotent (a bar
+        # time already stored is replaced), so a batch written again after a failure changes
+        # nothing there, and a bar the day state does not hold yet is rebuilt from it, with at
+        # least its volume, after a restart.
         pipe = self.client.pipeline(transaction=True)
         if plan.ticks:  # one command for the batch's ticks (a server-side XADD loop)
             self.tick_publisher.add_many_encoded(pipe, plan.ticks)
@@ -203,10 +210,7 @@ class QuotesService:
         if plan.snapshots:
             pipe.hset(k.snapshots, mapping=plan.snapshots)  # type: ignore[arg-type]
         for bar in plan.bars:
-            await self.store.append_in(pipe, bar)  # queued before the bar is published
             self.bar_publisher.add(pipe, bar)
-        for bar in plan.unfinished:
-            await self.store.append_in(pipe, bar)
         if plan.daystate:
             pipe.hset(k.daystate, mapping=plan.daystate)  # type: ignore[arg-type]
         counters = plan.counters + self.pending_counters

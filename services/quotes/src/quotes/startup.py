@@ -10,6 +10,7 @@ from marketbus.clock import parse_clock
 from marketbus.contracts import Quote, Security
 from marketbus.feeds import POLL_FEEDS
 from marketbus.keys import Keys
+from marketbus.layout import adopt_legacy_keys
 from marketbus.sessions import (
     MINUTE_MS,
     is_in_session,
@@ -110,6 +111,7 @@ async def prepare(client: Redis, settings: Settings) -> tuple[list[Listing], Fee
     """Publish the universe, prepare the chosen feed (seeding sim history); return the codes the
     service accepts and the feed."""
     keys = Keys(settings.key_prefix)
+    await adopt_legacy_keys(client, keys)  # a deployment upgraded in place keeps its day state
     clock = parse_clock(settings.market_clock)
     # the one calendar: the package's sessions with the imported and learned days over them
     await calendar.load(client, keys, today=sessions.trading_date(clock.now_ms()))

@@ -1,4 +1,4 @@
-"""Commands from ``mb:commands`` (published by the gateway, the CLI or the schedule).
+"""Commands from ``{mb}:commands`` (published by the gateway, the CLI or the schedule).
 
 Commands that arrive while a scan runs queue up in the stream and are served together by the next
 scan, one per period: a scan is never started twice at once, and every job gets an answer. The

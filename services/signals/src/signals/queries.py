@@ -1,4 +1,4 @@
-"""Queries from ``mb:queries`` (see :mod:`marketbus.queries`), answered on their reply keys.
+"""Queries from ``{mb}:queries`` (see :mod:`marketbus.queries`), answered on their reply keys.
 
 Kinds:
 

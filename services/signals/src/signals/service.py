@@ -52,7 +52,7 @@ class SignalsService:
         rt.on_start(self._start)
         rt.consume(BAR_SIGNALS, self._on_bars)
         rt.consume(COMMAND_JOBS, self._on_commands, batch=100, on_dead_letter=self._fail_jobs)
-        self.queries = register_queries(rt, self.strategies, self.fallback_clock)  # mb:queries
+        self.queries = register_queries(rt, self.strategies, self.fallback_clock)  # {mb}:queries
         rt.stats(self._stats)
         rt.background(self._keep_calendar, "calendar")
         rt.every(DESCRIBE_EVERY_S, self._describe_strategies_if_gone, "strategies")

@@ -30,6 +30,8 @@ PROVISIONAL_TTL_S = 7 * 24 * 3600
 PROVISIONAL_PERIODS = ("1d",)
 CLOSED_FIELD = "~closed"
 
+# The scripts go as EVAL in pipelines (a Cluster pipeline refuses EVALSHA; the server caches a
+# script by its body), and every key they touch is declared in KEYS, all in the bus slot.
 # One call writes a chunk of signals. KEYS: signals stream, latest hash, then one seen marker per
 # signal. ARGV: maxlen, ttl, then (json, latest field, bar_ts) per signal. Returns how many were new.
 # The marker makes each write idempotent: a redelivered bar, or a scan over a bar the stream already
@@ -95,9 +97,6 @@ class SignalStore:
         self.client = client
         self.keys = keys
         self.maxlen = maxlen
-        self._write = client.register_script(WRITE_SIGNALS_LUA)
-        self._write_provisional = client.register_script(WRITE_PROVISIONAL_LUA)
-        self._close_bar = client.register_script(CLOSE_BARS_LUA)
         self._universe: dict[str, Security] = {}
         self._universe_loaded_at = 0.0
 
@@ -124,7 +123,7 @@ class SignalStore:
             for sig in signals[start : start + WRITE_CHUNK]:
                 keys.append(self.keys.signal_seen(sig.id))
                 args += (sig.model_dump_json(), f"{sig.code}|{sig.strategy}|{sig.period}", sig.bar_ts)
-            await self._write(keys=keys, args=args, client=pipe)
+            pipe.eval(WRITE_SIGNALS_LUA, len(keys), *keys, *args)
         return sum(int(n) for n in await pipe.execute())
 
     async def _close_bars(self, targets: Sequence[Target]) -> dict[ProvisionalKey, Signal]:
@@ -135,7 +134,7 @@ class SignalStore:
                 self.keys.signal_provisional(t.period, int(t.rows[-1, TS]), t.code)
                 for t in targets[start : start + WRITE_CHUNK]
             ]
-            await self._close_bar(keys=keys, args=[PROVISIONAL_TTL_S], client=pipe)
+            pipe.eval(CLOSE_BARS_LUA, len(keys), *keys, PROVISIONAL_TTL_S)
         out: dict[ProvisionalKey, Signal] = {}
         for chunk in await pipe.execute():
             for flat in chunk:
@@ -168,7 +167,7 @@ class SignalStore:
                     f"{sig.code}|{sig.strategy}|{sig.period}",
                     sig.bar_ts,
                 )
-            await self._write_provisional(keys=keys, args=args, client=pipe)
+            pipe.eval(WRITE_PROVISIONAL_LUA, len(keys), *keys, *args)
         return sum(int(n) for n in await pipe.execute())
 
     async def snapshots(self, codes: Sequence[str], chunk: int = 1000) -> dict[str, Quote]:

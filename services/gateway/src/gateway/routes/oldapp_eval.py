@@ -1,7 +1,7 @@
 """The old app's evaluating routes: batch-check (OLD_API.md P4) and the index screen (P9).
 
 What is evaluated is the signals service's answer to a query (marketbus.queries): the gateway
-publishes the question on ``mb:queries`` and waits for the answer on its reply key, for at most
+publishes the question on ``{mb}:queries`` and waits for the answer on its reply key, for at most
 MARKETBUS_QUERY_TIMEOUT seconds (then 504). The waits block connections, so they run on a client of
 their own, created (and closed) by this router's lifespan inside the server's loop.
 
