@@ -12,9 +12,8 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-import redis
-
 from benchmarks import (
+    bench_cluster,
     bench_consume,
     bench_gateway,
     bench_import,
@@ -27,6 +26,7 @@ from benchmarks import (
     bench_scorecard,
 )
 from benchmarks.harness import RESULTS, Result, machine, markdown, show
+from marketbus.redis import connect_sync
 from marketbus.server import EmbeddedServer
 
 Bench = Callable[[str, bool], Awaitable[list[Result]]]
@@ -41,6 +41,7 @@ BENCHES: dict[str, Bench] = {
     "poll": bench_poll.run,
     "market": bench_market.run,
     "scorecard": bench_scorecard.run,
+    "cluster": bench_cluster.run,
 }
 
 
@@ -52,12 +53,12 @@ def main() -> int:
     names = args.only or list(BENCHES)
     results: list[Result] = []
     with EmbeddedServer() as server:
-        info = redis.Redis.from_url(server.url).info("server")
+        info = connect_sync(server.url).info("server")
         version = f"valkey {info.get('valkey_version', info.get('redis_version'))}"
         for name in names:
             started = time.perf_counter()
             print(f"running {name} ...", file=sys.stderr, flush=True)
-            redis.Redis.from_url(server.url).flushall()
+            connect_sync(server.url).flushall()
             results.extend(asyncio.run(BENCHES[name](server.url, args.quick)))
             print(f"  {name}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     show(results)

@@ -27,6 +27,7 @@ from benchmarks.harness import Result
 from marketbus import wire
 from marketbus.contracts import Bar
 from marketbus.keys import SIGNALS_GROUP, Keys
+from marketbus.redis import connect
 
 PREFIX = "bc"
 HISTORY = 250
@@ -128,7 +129,7 @@ async def naive_rate(client: Redis, url: str, ids: list[bytes], m: int) -> float
 async def run(url: str, quick: bool) -> list[Result]:
     n_codes, extra, naive_n = (1000, 3, 2000) if quick else (2000, 20, 10_000)
     counts = (1,) if quick else (1, 2, 4)
-    client = Redis.from_url(url)
+    client = connect(url)
     rates: dict[int, float] = {}
     cpu_per_bar: dict[int, float] = {}
     rss = 0.0

@@ -25,7 +25,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from redis.asyncio import Redis
 
 from benchmarks import procs
 from benchmarks.bench_consume import history_done
@@ -36,6 +35,7 @@ from benchmarks.workers import OPEN_MS
 from marketbus import wire
 from marketbus.contracts import Bar
 from marketbus.keys import SIGNALS_GROUP, Keys
+from marketbus.redis import connect
 from marketbus.sessions import PERIOD_MS
 from marketbus.trend import TrendStore
 
@@ -93,7 +93,7 @@ async def bar_to_signal(url: str, quick: bool) -> list[Result]:
     seconds = 2.0 if quick else 10.0
     n_codes, extra, prefix, seed = (1000, 12, "bs", 11) if quick else (2000, 12, "bs", 11)
     history = 250
-    client = Redis.from_url(url)
+    client = connect(url)
     codes = make_codes(n_codes)
     rows = daily_rows(n_codes, history + extra, seed=seed)
     await load_market(client, prefix, codes, rows[:, :history])
@@ -156,7 +156,7 @@ def burst_rows(n_codes: int, history: int, period: str, seed: int) -> np.ndarray
 
 async def minute_close_burst(url: str, quick: bool) -> list[Result]:
     n_codes, history, prefix = (1000 if quick else 6500), 250, "bb"
-    client = Redis.from_url(url)
+    client = connect(url)
     keys = Keys(prefix)
     codes = make_codes(n_codes)
     rows = {p: burst_rows(n_codes, history, p, seed=31 + k) for k, p in enumerate(BURST_PERIODS)}
@@ -230,7 +230,7 @@ async def minute_close_burst(url: str, quick: bool) -> list[Result]:
 
 async def run(url: str, quick: bool) -> list[Result]:
     out = await tick_to_snapshot(url, quick)
-    await Redis.from_url(url).flushall()
+    await connect(url).flushall()
     out += await bar_to_signal(url, quick)
-    await Redis.from_url(url).flushall()
+    await connect(url).flushall()
     return out + await minute_close_burst(url, quick)

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
 import talib
-from redis.asyncio import Redis
 
 from benchmarks.data import codes as make_codes
 from benchmarks.data import daily_rows
 from benchmarks.harness import Result
 from marketbus.contracts import JobStatus, Security
 from marketbus.keys import Keys
+from marketbus.redis import connect
 from marketbus.trend import CLOSE, HIGH, LOW, VOLUME, TrendStore, time_major
 from signals.evaluate import Target, evaluate_windows
 from signals.scan import Scanner
@@ -102,13 +103,12 @@ def old_way_one(raw: bytes) -> list[tuple[str, str]]:
     return out
 
 
-async def run(url: str, quick: bool) -> list[Result]:
-    n_codes = 1000 if quick else 6000
-    sample = 20 if quick else 100
-    client = Redis.from_url(url)
-    keys = Keys("bench")
-    all_codes = make_codes(n_codes)
-    data = daily_rows(n_codes, WINDOW_BARS)
+async def stored_scan(
+    client: Any, keys: Keys, all_codes: list[str], data: np.ndarray, runs: int = 3
+) -> tuple[float, int, Scanner]:
+    """Store every code's daily bars and the universe, then time the scan, server to signals
+    written (median of ``runs``: the first writes everything, the later ones dedupe)."""
+    n_codes = len(all_codes)
     trend = TrendStore(client, keys, max_bars=WINDOW_BARS)
     for start in range(0, n_codes, 1000):
         chunk = all_codes[start : start + 1000]
@@ -117,20 +117,29 @@ async def run(url: str, quick: bool) -> list[Result]:
         keys.universe,
         mapping={c: Security(code=c, name=c, market="SH主板").model_dump_json() for c in all_codes},
     )
-    strategies = build_strategies()
     store = SignalStore(client, keys, maxlen=100_000)
-    scanner = Scanner(client, keys.scan_lock, trend, store, strategies, "bench")
-
-    # marketbus: server -> signals written (first run writes everything; later runs dedupe)
+    scanner = Scanner(client, keys.scan_lock, trend, store, build_strategies(), "bench")
     times = []
     found = 0
-    for i in range(3):
+    for i in range(runs):
         job = JobStatus(job_id=f"b{i}", task_type="calc_signals", state="queued", created_ts=0)
         t0 = time.perf_counter()
         done = (await scanner.run([job], "1d"))[0]
         times.append(time.perf_counter() - t0)
         found = done.signals
-    scan_s = statistics.median(times)
+    return statistics.median(times), found, scanner
+
+
+async def run(url: str, quick: bool) -> list[Result]:
+    n_codes = 1000 if quick else 6000
+    sample = 20 if quick else 100
+    client = connect(url)
+    keys = Keys("bench")
+    all_codes = make_codes(n_codes)
+    data = daily_rows(n_codes, WINDOW_BARS)
+    strategies = build_strategies()
+    # marketbus: server -> signals written
+    scan_s, found, scanner = await stored_scan(client, keys, all_codes, data)
 
     # evaluation alone vs a TA-Lib per-code loop on the same data
     targets = [Target(c, "1d", data[j]) for j, c in enumerate(all_codes)]

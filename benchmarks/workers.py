@@ -39,6 +39,7 @@ from benchmarks.data import daily_rows
 from marketbus import wire
 from marketbus.contracts import Bar, Security, Signal, Tick, signal_id
 from marketbus.keys import Keys
+from marketbus.redis import connect
 from marketbus.sessions import shanghai_ms
 from marketbus.settings import load_settings
 from marketbus.trend import TrendStore
@@ -106,7 +107,7 @@ async def ingest(p: dict[str, Any]) -> None:
 
     settings = load_settings(redis_url=p["url"], key_prefix=p["prefix"])
     ticks = make_ticks(p["ticks"], p["codes"])
-    client = Redis.from_url(p["url"])
+    client = connect(p["url"])
     batch = settings.tick_batch
     out: dict[str, Any] = {"ticks": len(ticks), "batch": batch}
     if p["mode"] == "bare":
@@ -193,7 +194,7 @@ async def quotes_host(p: dict[str, Any]) -> None:
     from quotes.service import QuotesService
 
     settings = load_settings(redis_url=p["url"], key_prefix=p["prefix"])
-    client = Redis.from_url(p["url"])
+    client = connect(p["url"])
     feed = StreamFeed(client, f"{p['prefix']}:{FEED_STREAM}")
     service = QuotesService(client, settings, listings(make_codes(p["codes"])), feed)  # type: ignore[arg-type]
     stop = stop_event()
@@ -217,7 +218,7 @@ async def paced(rate: float, seconds: float, per_step: int) -> AsyncIterator[int
 
 
 async def tick_gen(p: dict[str, Any]) -> None:
-    client = Redis.from_url(p["url"])
+    client = connect(p["url"])
     stream = f"{p['prefix']}:{FEED_STREAM}"
     codes = make_codes(p["codes"])
     rng = random.Random(3)
@@ -246,7 +247,7 @@ async def tick_gen(p: dict[str, Any]) -> None:
 
 async def snapshot_watch(p: dict[str, Any]) -> None:
     """Poll the snapshots of a sample of codes; a new ``ts`` is one observation."""
-    client = Redis.from_url(p["url"])
+    client = connect(p["url"])
     key = Keys(p["prefix"]).snapshots
     sample = p["sample"]
     seen: dict[str, int] = {}
@@ -275,7 +276,7 @@ async def snapshot_watch(p: dict[str, Any]) -> None:
 async def bar_gen(p: dict[str, Any]) -> None:
     """Publish bars H.. of every code at ``rate``, as the quotes service does: trend series
     append then XADD on {mb}:bars, in one pipeline per step. Reports (code, bar ts, publish ms)."""
-    client = Redis.from_url(p["url"])
+    client = connect(p["url"])
     keys = Keys(p["prefix"])
     trend = TrendStore(client, keys, max_bars=500)
     codes = make_codes(p["codes"])
@@ -308,7 +309,7 @@ async def bar_gen(p: dict[str, Any]) -> None:
 
 async def signal_watch(p: dict[str, Any]) -> None:
     """XREAD BLOCK on the signals stream; the first signal of each (code, bar) and when."""
-    client = Redis.from_url(p["url"])
+    client = connect(p["url"])
     stream = Keys(p["prefix"]).signals
     last: bytes | str = "0-0"
     tail = await client.xrevrange(stream, count=1)
@@ -333,7 +334,7 @@ async def signal_watch(p: dict[str, Any]) -> None:
 
 async def signal_gen(p: dict[str, Any]) -> None:
     """Write ``count`` signals at ``rate``, each with ``created_ts`` = its write time."""
-    client = Redis.from_url(p["url"])
+    client = connect(p["url"])
     stream = Keys(p["prefix"]).signals
     sent = 0
     async for k in paced(p["rate"], p["count"] / p["rate"], 1):

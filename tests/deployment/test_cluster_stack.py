@@ -31,8 +31,8 @@ from marketbus.contracts import PERIODS
 from marketbus.keys import SIGNALS_GROUP, Keys
 from marketbus.redis import connect
 from marketbus.sessions import shanghai_ms, trading_days_before
+from marketbus.topology import ClusterDeployment
 
-from ..cluster_support import ClusterDeployment
 from ..reliability._support import Procs, group_drained, metrics, tick_rows, wait_for, write_csv
 
 CODES = [f"{600000 + i:06d}.SH" for i in range(10)] + ["510300.SH", "159915.SZ"]
