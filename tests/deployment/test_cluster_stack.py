@@ -202,6 +202,17 @@ async def test_the_stack_on_a_cluster_gives_what_it_gives_on_one_server(
     with ClusterDeployment() as cluster:
         spread = await run_stack(procs, cluster.url, "mb", ticks, daily)
         per_node = [key_kinds(node.port) for node in cluster.nodes]
+        status = subprocess.run(  # noqa: ASYNC221 - the stacks have stopped
+            [sys.executable, "-m", "marketbus.cli", "status"],
+            env={**procs.base_env, "MARKETBUS_REDIS_URL": cluster.url, "MARKETBUS_KEY_PREFIX": "mb"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    # marketbus status names each master with its slots and keys
+    masters = [line for line in status.stdout.splitlines() if line.startswith("cluster master")]
+    assert len(masters) == 3, status.stdout
+    assert all("slots ?" not in m and " 0 keys" not in m for m in masters), status.stdout
     streamed = [s for s in one["signals"] if s["period"] == "1m"]
     scanned = [s for s in one["signals"] if s["period"] == "1d"]
     assert streamed and scanned, "the input gives signals on both paths"

@@ -276,7 +276,9 @@ def _describe_cluster(url: str) -> list[str]:
         for node in cluster.get_primaries():
             slots = cluster.execute_command("CLUSTER", "SLOTS", target_nodes=node)
             ranges = sorted(
-                f"{r[0]}-{r[1]}" for r in slots if int(r[2][1]) == node.port and r[2][0] in (node.host, b"")
+                f"{r[0]}-{r[1]}"
+                for r in slots
+                if int(r[2][1]) == node.port and sync_redis.client.str_if_bytes(r[2][0]) in (node.host, "")
             )
             keys = cluster.dbsize(target_nodes=node)
             lines.append(
