@@ -332,7 +332,10 @@ def cmd_backfill(_args: argparse.Namespace) -> int:
     again within seconds (the scorecard scores each signal once, so nothing is counted twice)."""
     settings = load_settings()
     keys = Keys(settings.key_prefix)
-    gone = _client(settings).delete(*(keys.backfill_done(p) for p in PERIODS))
+    pipe = _client(settings).pipeline(transaction=True)
+    pipe.delete(*(keys.backfill_done(p) for p in PERIODS))
+    pipe.incr(keys.trend_epoch)  # the workers look again at once, not at their next full check
+    gone, _ = pipe.execute()
     console.print(f"forgot the history runs of {gone} period(s); the signals service runs them again")
     return 0
 

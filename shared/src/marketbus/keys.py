@@ -144,6 +144,12 @@ class Keys:
         """Hash: service/consumer name -> last heartbeat epoch ms."""
         return f"{self.tag}:heartbeat"
 
+    @property
+    def trend_epoch(self) -> str:
+        """Counter: bumped when a trend series is created or bars are merged into one (an import,
+        seeding), i.e. when the history run may have something new to run."""
+        return f"{self.tag}:trend:epoch"
+
     # the history run (signals) and the scorecard -------------------------------------------
     def backfill_done(self, period: str) -> str:
         """Hash: code -> first bar time of the series the history run last evaluated (signals)."""

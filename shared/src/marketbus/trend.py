@@ -28,14 +28,16 @@ RECORD_BYTES = NF * RECORD.itemsize
 MERGE_ATTEMPTS = 50
 TS, OPEN, HIGH, LOW, CLOSE, VOLUME, AMOUNT = range(NF)
 
-# KEYS[1] trend key; ARGV[1] one record; ARGV[2] max bars. Returns 1 appended, 2 replaced, 0 older.
+# KEYS[1] trend key; ARGV[1] one record; ARGV[2] max bars. Returns 1 appended, 2 replaced, 0 older,
+# 3 the series created with this bar.
+CREATED = 3
 APPEND_LUA = """
 local rec = ARGV[1]
 local size = 56
 local len = redis.call('STRLEN', KEYS[1])
 if len < size then
   redis.call('SET', KEYS[1], rec)
-  return 1
+  return 3
 end
 local lts = struct.unpack('<d', redis.call('GETRANGE', KEYS[1], len - size, len - size + 7))
 local nts = struct.unpack('<d', string.sub(rec, 1, 8))
@@ -111,11 +113,15 @@ class TrendStore:
 
     async def append(self, bars: Iterable[Bar]) -> list[int]:
         """Append closed (or forming) bars, one pipeline; idempotent (a bar time already stored is
-        replaced). Per bar: 1 appended, 2 replaced, 0 older than the series' last bar (ignored)."""
+        replaced). Per bar: 1 appended, 2 replaced, 0 older than the series' last bar (ignored),
+        3 (``CREATED``) the series created with it; then the trend epoch is bumped."""
         pipe = self.client.pipeline(transaction=False)
         for bar in bars:
             self.append_in(pipe, bar)
-        return list(await pipe.execute())
+        out = list(await pipe.execute())
+        if CREATED in out:
+            await self.client.incr(self.keys.trend_epoch)
+        return out
 
     async def tail(self, code: str, period: str, n: int) -> np.ndarray:
         raw = await self.client.getrange(self.keys.trend(code, period), -n * RECORD_BYTES, -1)
@@ -148,6 +154,8 @@ class TrendStore:
         added = 0
         for start in range(0, len(codes), chunk):
             added += await self._merge_chunk(codes[start : start + chunk], rows_by_code, period)
+        if added:
+            await self.client.incr(self.keys.trend_epoch)
         return added
 
     async def _merge_chunk(self, codes: list[str], rows_by_code: dict[str, np.ndarray], period: str) -> int:

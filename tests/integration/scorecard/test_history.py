@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from marketbus.contracts import ScoreRow, Security, SignalBatch
 from marketbus.keys import Keys
 from marketbus.settings import Settings
-from marketbus.trend import TrendStore
+from marketbus.trend import TrendStore, pack
 from marketbus.wire import decode
 from scorecard.outcomes import HORIZONS
 from signals.backfill import HistoryRun
@@ -162,6 +162,7 @@ async def test_the_history_run_fills_the_scorecard_with_the_hit_rates_of_the_bar
         assert (await run.run_due()).codes == 0
         assert await client.xlen(keys.signals_history) == before
         await client.delete(keys.backfill_done("1d"))
+        await client.incr(keys.trend_epoch)  # as `marketbus backfill` does
         assert (await run.run_due()).signals == len(signals)
         assert await client.xlen(keys.signals_history) == 2 * before
         run.close()
@@ -173,3 +174,25 @@ async def test_the_history_run_fills_the_scorecard_with_the_hit_rates_of_the_bar
 
         await until(consumed)
         assert await client.hgetall(keys.scorecard("1d")) == rows
+
+
+async def test_the_history_run_looks_at_the_series_only_when_the_trend_epoch_moved(
+    settings: Settings, client: Redis, keys: Keys
+) -> None:
+    """Nothing is read per series while no series was created or merged into: the first bar times
+    of the whole market are not read every few seconds on the streaming path's loop."""
+    await seed(client, keys)
+    run = history_run(client, keys, settings)
+    try:
+        assert (await run.run_due()).codes == len(CODES)
+        hidden, imported = "600990.SH", "600991.SH"
+        for code in (hidden, imported):
+            security = Security(code=code, name=code, market="SH主板")
+            await client.hset(keys.universe, code, security.model_dump_json())
+        await client.set(keys.trend(hidden, "1d"), pack(rows_of(1)))  # behind the store's back
+        assert (await run.run_due()).codes == 0  # the epoch did not move: not even looked for
+        await TrendStore(client, keys).merge_rows({imported: rows_of(2)}, "1d")  # bumps the epoch
+        assert (await run.run_due()).codes == 2  # the due check ran: both series found
+        assert (await run.run_due()).codes == 0
+    finally:
+        run.close()

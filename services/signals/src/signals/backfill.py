@@ -72,7 +72,8 @@ CODES_PER_WRITE = 200  # codes whose entries and run marks are written in one tr
 SIGNALS_PER_ENTRY = 2_000  # a code with more signals in a period gets several entries
 CHECK_CODES = 2  # codes checked window by window in each run
 LOCK_TTL_MS = 60_000
-CHECK_S = 10.0  # how often the service looks for history not run yet
+CHECK_S = 10.0  # how often the service looks at the trend epoch for history not run yet
+FULL_CHECK_S = 600.0  # and reads every series' first bar time anyway (writers outside TrendStore)
 FIRST_TS = struct.Struct("<d")  # a stored record's first field, its bar time (marketbus.trend.RECORD)
 TS_BYTES = FIRST_TS.size
 FIELDS = ("open", "high", "low", "close", "volume")
@@ -458,12 +459,27 @@ class HistoryRun:
         self.publisher = Publisher.of(SIGNALS_HISTORY, keys, settings, client)
         self.last = RunStats()
         self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-eval")
+        self._epoch: object = None  # the trend epoch at the last complete check
+        self._checked_at: float | None = None  # when that was (monotonic)
+
+    async def _unchanged(self) -> tuple[bool, object]:
+        """Whether nothing can be due since the last complete check: the trend epoch (bumped when
+        a series is created or bars are merged into one) is the same, and the last full read of
+        the series' first bar times is recent. Then no first bar time is read at all: reading
+        them for the whole market (6,500 codes x eight periods) every few seconds held the loop
+        the streaming path runs on."""
+        epoch = await self.client.get(self.keys.trend_epoch)
+        fresh = self._checked_at is not None and time.monotonic() - self._checked_at < FULL_CHECK_S
+        return (fresh and epoch == self._epoch), epoch
 
     def close(self) -> None:
         self._cpu.shutdown(wait=True)
 
     async def run_due(self) -> RunStats:
         """Run every period's due codes, unless another worker is running them now."""
+        unchanged, epoch = await self._unchanged()
+        if unchanged:
+            return RunStats()
         if not await self.client.set(self.keys.backfill_lock, self.owner, nx=True, px=LOCK_TTL_MS):
             return RunStats()
         keeper = asyncio.create_task(self._keep_lock())
@@ -486,6 +502,7 @@ class HistoryRun:
                 self.owner,
             )
         total.seconds = time.perf_counter() - started
+        self._epoch, self._checked_at = epoch, time.monotonic()
         if total.codes:
             self.last = total
             log.info(
