@@ -134,8 +134,8 @@ async def bar_to_signal(url: str, quick: bool) -> list[Result]:
             p99,
             "ms",
             higher_is_better=False,
-            target="p99 <= 50 ms",
-            met=p99 <= 50,
+            target="p99 <= 20 ms (issue 14)",
+            met=p99 <= 20,
         ),
         Result("memory", "signals worker RSS after the bar->signal run", rss, "MiB", higher_is_better=False),
     ]
