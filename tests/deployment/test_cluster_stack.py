@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import orjson
-import pytest
 import redis
 
 from marketbus.contracts import PERIODS
@@ -67,16 +64,6 @@ def key_kinds(port: int) -> dict[str, int]:
             kind = "trend" if key.startswith(b"mb:trend:") else "bus" if key.startswith(b"{mb}:") else "other"
             kinds[kind] += 1
     return kinds
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Procs]:
-    p = Procs(tmp_path, {k: v for k, v in os.environ.items() if not k.startswith("MARKETBUS_")})
-    yield p
-    for proc in p.started:
-        if proc.alive:
-            proc.proc.kill()
-            proc.proc.wait()
 
 
 async def sse_signal_ids(base: str, ids: set[str], opened: asyncio.Event) -> None:

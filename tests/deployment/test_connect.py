@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from marketbus.redis import broker, connect, connect_sync, parse, redact
-
-from ..cluster_support import ClusterDeployment, SentinelDeployment
+from marketbus.topology import ClusterDeployment, SentinelDeployment
 
 
 def test_the_three_url_forms_are_parsed() -> None:

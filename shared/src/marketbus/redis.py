@@ -258,12 +258,16 @@ def _describe_sentinel(t: Target) -> list[str]:
         except sync_redis.RedisError:
             offset = -1
         for r in replicas:
+            head = (
+                f"  replica {r['ip']}:{r['port']} ({r['flags']}, link {r.get('master-link-status', '?')}): "
+            )
+            flags = str(r["flags"]).split(",")
+            if "s_down" in flags or "o_down" in flags or "disconnected" in flags:
+                lines.append(head + "down (not a failover candidate; its offset means nothing)")
+                continue
             at = int(r.get("slave-repl-offset", 0))
             behind = f"{offset - at} bytes behind" if offset >= 0 else "primary unreachable"
-            lines.append(
-                f"  replica {r['ip']}:{r['port']} ({r['flags']}, link {r.get('master-link-status', '?')}): "
-                f"{behind}; a failover now would lose those writes"
-            )
+            lines.append(head + f"{behind}; a failover now would lose those writes")
         return lines
     return [f"sentinel service {t.service}: no sentinel answered ({last})"]
 
