@@ -145,6 +145,11 @@ class Keys:
         return f"{self.tag}:heartbeat"
 
     @property
+    def layout(self) -> str:
+        """String: the key layout this deployment's keys follow ("2": the bus hash tag)."""
+        return f"{self.tag}:layout"
+
+    @property
     def trend_epoch(self) -> str:
         """Counter: bumped when a trend series is created or bars are merged into one (an import,
         seeding), i.e. when the history run may have something new to run."""

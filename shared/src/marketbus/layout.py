@@ -6,7 +6,8 @@ upgraded in place keeps its data: every service adopts the old keys at start, be
 them. A key is renamed when its new name is free (atomically, RENAMENX); when another service
 already wrote the new name (a counter, a heartbeat), a hash's old fields are added where the new
 one lacks them, and any other kind is left in place with a warning naming it. On a Cluster there
-is nothing to adopt: the old layout never ran there (its transactions spanned slots).
+is nothing to adopt: the old layout never ran there (its transactions spanned slots). Once done,
+``Keys.layout`` records it, and later starts skip the adoption (and its SCAN for old job keys).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from marketbus.keys import Keys
 from marketbus.wire import text
 
 log = logging.getLogger(__name__)
+
+LAYOUT = "2"  # the bus hash tag (layout 1: no tag on the streams and shared state)
 
 # the Keys properties whose names moved under the tag (the signals' keys always carried it)
 MOVED = (
@@ -38,8 +41,8 @@ def legacy_names(keys: Keys) -> list[tuple[str, str]]:
 
 async def adopt_legacy_keys(client: Any, keys: Keys) -> list[str]:
     """Rename (or merge) the old layout's keys into the new names; the old names adopted."""
-    if isinstance(client, RedisCluster):
-        return []
+    if isinstance(client, RedisCluster) or text(await client.get(keys.layout) or b"") == LAYOUT:
+        return []  # adopted before (no SCAN of a large keyspace at every start)
     pairs = legacy_names(keys)
     async for raw in client.scan_iter(match=f"{keys.prefix}:job:*", count=1000):
         old = text(raw)
@@ -60,6 +63,7 @@ async def adopt_legacy_keys(client: Any, keys: Keys) -> list[str]:
             adopted.append(old)
         else:
             log.warning("kept %s as it is: %s was written before it could be renamed", old, new)
+    await client.set(keys.layout, LAYOUT)
     if adopted:
         log.info(
             "adopted %d keys of the layout before the Cluster hash tag (%s, ...)", len(adopted), adopted[0]

@@ -32,3 +32,5 @@ async def test_old_keys_are_renamed_merged_or_kept_with_their_data(client: Redis
     assert await client.get(keys.trend("600000.SH", "1m")) == b"x"
     assert await client.exists(f"{p}:daystate", f"{p}:commands", f"{p}:job:abc", f"{p}:metrics") == 0
     assert await adopt_legacy_keys(client, keys) == []  # nothing left to adopt
+    await client.set(f"{p}:poll", "{}")  # an old name written after the adoption: not looked for
+    assert await adopt_legacy_keys(client, keys) == [] and await client.get(keys.layout) == b"2"
