@@ -29,7 +29,7 @@ MERGE_ATTEMPTS = 50
 TS, OPEN, HIGH, LOW, CLOSE, VOLUME, AMOUNT = range(NF)
 
 # KEYS[1] trend key; ARGV[1] one record; ARGV[2] max bars. Returns 1 appended, 2 replaced, 0 older,
-# 3 the series created with this bar.
+# 3 (CREATED) the series created with this bar.
 CREATED = 3
 APPEND_LUA = """
 local rec = ARGV[1]
@@ -162,18 +162,15 @@ class TrendStore:
         added = 0
         todo = codes
         for _ in range(MERGE_ATTEMPTS):
-            keys = [self.keys.trend(code, period) for code in todo]
             raws = await self.packed(todo, period)
             gains: list[int] = []
-            writes: list[tuple[str, int, bytes, bytes]] = []
-            for code, key, raw in zip(todo, keys, raws, strict=True):
+            pipe = self.client.pipeline(transaction=False)
+            for code, raw in zip(todo, raws, strict=True):
                 old, new = unpack(raw), rows_by_code[code]
                 gains.append(int(np.setdiff1d(new[:, TS], old[:, TS]).size))
-                writes.append((key, len(raw), raw[-RECORD_BYTES:], pack(merge(old, new, self.max_bars))))
-
-            pipe = self.client.pipeline(transaction=False)
-            for key, length, last, merged in writes:
-                pipe.eval(REPLACE_IF_UNCHANGED_LUA, 1, key, length, last, merged)
+                merged = pack(merge(old, new, self.max_bars))
+                key = self.keys.trend(code, period)
+                pipe.eval(REPLACE_IF_UNCHANGED_LUA, 1, key, len(raw), raw[-RECORD_BYTES:], merged)
             done = await pipe.execute()
             added += sum(g for g, ok in zip(gains, done, strict=True) if ok)
             todo = [code for code, ok in zip(todo, done, strict=True) if not ok]
