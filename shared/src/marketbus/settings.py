@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         default=None, description="Consumer name in the signals group (default: host-pid)."
     )
     batch_size: int = Field(default=500, gt=0, description="Bars read per XREADGROUP.")
+    window_cache: int = Field(
+        default=16_384,
+        ge=0,
+        description="Trend windows (code and period) a signals worker keeps between batches and "
+        "scans, each about 15 KB (the default: 1m and 1d of the whole market, about 240 MiB); "
+        "0 reads every window whole.",
+    )
     claim_idle_ms: int = Field(
         default=30_000,
         gt=0,

@@ -149,33 +149,44 @@ class TrendStore:
 
         Safe beside a live quotes service: each series is written back only if it is unchanged
         since it was read (one script per key, so the series may live on any node of a Cluster);
-        a series a bar was appended to meanwhile is read and merged again instead of overwritten."""
+        a series a bar was appended to meanwhile is read and merged again instead of overwritten.
+        A series the import leaves as it was is not written. When any series changed, the trend
+        epoch is bumped: readers that keep windows (the signals workers) read them again."""
         codes = list(rows_by_code)
-        added = 0
+        added = changed = 0
         for start in range(0, len(codes), chunk):
-            added += await self._merge_chunk(codes[start : start + chunk], rows_by_code, period)
-        if added:
+            a, c = await self._merge_chunk(codes[start : start + chunk], rows_by_code, period)
+            added, changed = added + a, changed + c
+        if changed:
             await self.client.incr(self.keys.trend_epoch)
         return added
 
-    async def _merge_chunk(self, codes: list[str], rows_by_code: dict[str, np.ndarray], period: str) -> int:
-        added = 0
+    async def _merge_chunk(
+        self, codes: list[str], rows_by_code: dict[str, np.ndarray], period: str
+    ) -> tuple[int, int]:
+        """(bars added, series rewritten) for one chunk of codes."""
+        added = changed = 0
         todo = codes
         for _ in range(MERGE_ATTEMPTS):
             raws = await self.packed(todo, period)
             gains: list[int] = []
+            written: list[str] = []
             pipe = self.client.pipeline(transaction=False)
             for code, raw in zip(todo, raws, strict=True):
                 old, new = unpack(raw), rows_by_code[code]
-                gains.append(int(np.setdiff1d(new[:, TS], old[:, TS]).size))
                 merged = pack(merge(old, new, self.max_bars))
+                if merged == raw:
+                    continue
+                gains.append(int(np.setdiff1d(new[:, TS], old[:, TS]).size))
+                written.append(code)
                 key = self.keys.trend(code, period)
                 pipe.eval(REPLACE_IF_UNCHANGED_LUA, 1, key, len(raw), raw[-RECORD_BYTES:], merged)
-            done = await pipe.execute()
+            done = await pipe.execute() if written else []
             added += sum(g for g, ok in zip(gains, done, strict=True) if ok)
-            todo = [code for code, ok in zip(todo, done, strict=True) if not ok]
+            changed += sum(1 for ok in done if ok)
+            todo = [code for code, ok in zip(written, done, strict=True) if not ok]
             if not todo:
-                return added
+                return added, changed
         raise RuntimeError(f"{period} series of {todo[0]}..{todo[-1]} kept changing during the import")
 
 

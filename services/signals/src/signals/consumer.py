@@ -24,7 +24,7 @@ from signals.strategies import WINDOW_BARS, Strategy
 
 log = logging.getLogger("signals.consumer")
 
-SLACK_BARS = 64  # read a little more than the window: the bar may no longer be the newest
+SLACK_BARS = 16  # read a little more than the window: the bar may no longer be the newest
 
 
 @dataclass

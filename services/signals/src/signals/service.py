@@ -16,18 +16,18 @@ from marketbus.consumer import Runtime
 from marketbus.contracts import Bar, Command, SchedulerState
 from marketbus.settings import Settings, load_settings
 from marketbus.streams import BAR_SIGNALS, COMMAND_JOBS, COMMANDS, Publisher
-from marketbus.trend import TrendStore
 from marketbus.wire import text
 from signals import backfill
 from signals.commands import CommandHandler
-from signals.consumer import BarProcessor
+from signals.consumer import SLACK_BARS, BarProcessor
 from signals.evaluate import warm_up
 from signals.market_time import MarketTime
 from signals.queries import register as register_queries
 from signals.scan import Scanner
 from signals.scheduler import Calendar, Planner, Schedule, parse_schedule
 from signals.store import SignalStore
-from signals.strategies import build_strategies
+from signals.strategies import WINDOW_BARS, build_strategies
+from signals.windows import WindowCache
 
 log = logging.getLogger("signals")
 
@@ -76,7 +76,10 @@ class SignalsService:
         self.client = client = self.runtime.client
         # the one calendar (package sessions, imported and learned days), before the first check
         await calendar.load(client, keys, today=self._market_today())
-        trend = TrendStore(client, keys, s.trend_max_bars)
+        # the windows of both paths, kept between batches and scans (signals.windows)
+        self.windows = trend = WindowCache(
+            client, keys, s.trend_max_bars, WINDOW_BARS + SLACK_BARS, s.window_cache
+        )
         store = SignalStore(client, keys, s.signals_maxlen)
         self.processor = BarProcessor(trend, store, self.strategies, s.signal_periods)
         self.market = MarketTime(client, keys, self.fallback_clock)
@@ -116,8 +119,15 @@ class SignalsService:
         self.commands_handler.fail_jobs(pipe, dead)
 
     def _stats(self) -> dict[str, int]:
-        st = self.processor.stats
-        return {"bars": st.bars, "signals": st.signals, "missing_window": st.missing_window}
+        st, cache = self.processor.stats, self.windows.stats
+        return {
+            "bars": st.bars,
+            "signals": st.signals,
+            "missing_window": st.missing_window,
+            "window_hits": cache.hits,
+            "window_misses": cache.misses,
+            "windows_kept": len(self.windows),
+        }
 
     async def _keep_calendar(self) -> None:
         await calendar.keep_fresh(self.client, self.keys, self.runtime.stop_event, today=self._market_today)
