@@ -1,6 +1,7 @@
 """The streaming path: closed bars of the ``signals`` consumer group -> signals.
 
-Any worker can handle any bar: the window is read from the trend series, no per-code state is kept.
+Any worker can handle any bar: the window is read from the trend series (through the windows the
+worker kept, :mod:`signals.windows`, which only save reading bytes it already has).
 Only the bars of the periods it is given (``MARKETBUS_SIGNAL_PERIODS``, every period by default) are
 evaluated; the others are counted and skipped, and acknowledged with the batch.
 The bars come decoded from the consumer runtime (:mod:`marketbus.consumer`), which acknowledges them
@@ -10,7 +11,7 @@ after :meth:`BarProcessor.handle` returned, dead-letters what cannot be read, an
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ from signals.strategies import WINDOW_BARS, Strategy
 log = logging.getLogger("signals.consumer")
 
 SLACK_BARS = 16  # read a little more than the window: the bar may no longer be the newest
+WHOLE_SERIES = 1 << 20  # bars: more than any series holds
 
 
 @dataclass
@@ -69,24 +71,39 @@ class BarProcessor:
         self.stats.bars += len(bars)
 
     async def _windows(self, bars: Sequence[Bar]) -> list[Target]:
-        pairs = sorted({(b.code, b.period) for b in bars})
-        by_period: dict[str, list[str]] = {}
-        for code, period in pairs:
-            by_period.setdefault(period, []).append(code)
-        rows: dict[tuple[str, str], np.ndarray] = {}
-        for period, codes in by_period.items():
-            tails = await self.trend.tails(codes, period, WINDOW_BARS + SLACK_BARS)
-            rows.update(((c, period), r) for c, r in zip(codes, tails, strict=True))
+        n = WINDOW_BARS + SLACK_BARS
+        rows = await self._tails({(b.code, b.period) for b in bars}, n)
+        # a bar more than SLACK_BARS behind its series' newest bar (a worker catching up on a
+        # backlog) needs bars from before the tail: its series are read whole, in one more round trip
+        behind = {(b.code, b.period) for b in bars if _short(rows[(b.code, b.period)], b.ts, n)}
+        if behind:
+            rows.update(await self._tails(behind, WHOLE_SERIES))
         targets: list[Target] = []
         for bar in bars:
-            series = rows[(bar.code, bar.period)]
-            window = window_ending_at(series, bar.ts)
-            if window is None and len(series) and series[0, 0] > bar.ts:
-                full = await self.trend.tail(bar.code, bar.period, 1 << 20)
-                window = window_ending_at(full, bar.ts)
+            window = window_ending_at(rows[(bar.code, bar.period)], bar.ts)
             if window is None:
                 self.stats.missing_window += 1
                 log.warning("bar %s %s %d is not in the trend series", bar.code, bar.period, bar.ts)
                 continue
             targets.append(Target(bar.code, bar.period, window))
         return targets
+
+    async def _tails(self, pairs: Iterable[tuple[str, str]], n: int) -> dict[tuple[str, str], np.ndarray]:
+        """The last ``n`` rows of each (code, period), one batch per period."""
+        by_period: dict[str, list[str]] = {}
+        for code, period in sorted(pairs):
+            by_period.setdefault(period, []).append(code)
+        rows: dict[tuple[str, str], np.ndarray] = {}
+        for period, codes in by_period.items():
+            tails = await self.trend.tails(codes, period, n)
+            rows.update(((c, period), r) for c, r in zip(codes, tails, strict=True))
+        return rows
+
+
+def _short(tail: np.ndarray, bar_ts: int, n: int) -> bool:
+    """Whether the window of the bar at ``bar_ts`` may begin before ``tail``, the last ``n`` rows
+    read: it is shorter than a full window (or the bar is not in it) and the series may hold more."""
+    if len(tail) < n:  # the whole series
+        return False
+    window = window_ending_at(tail, bar_ts)
+    return window is None or len(window) < WINDOW_BARS
