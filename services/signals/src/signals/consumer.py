@@ -73,14 +73,22 @@ class BarProcessor:
     async def _windows(self, bars: Sequence[Bar]) -> list[Target]:
         n = WINDOW_BARS + SLACK_BARS
         rows = await self._tails({(b.code, b.period) for b in bars}, n)
+        windows = [window_ending_at(rows[(b.code, b.period)], b.ts) for b in bars]
         # a bar more than SLACK_BARS behind its series' newest bar (a worker catching up on a
         # backlog) needs bars from before the tail: its series are read whole, in one more round trip
-        behind = {(b.code, b.period) for b in bars if _short(rows[(b.code, b.period)], b.ts, n)}
+        behind = {
+            (b.code, b.period)
+            for b, w in zip(bars, windows, strict=True)
+            if (w is None or len(w) < WINDOW_BARS) and len(rows[(b.code, b.period)]) >= n
+        }
         if behind:
-            rows.update(await self._tails(behind, WHOLE_SERIES))
+            whole = await self._tails(behind, WHOLE_SERIES)
+            windows = [
+                window_ending_at(whole[(b.code, b.period)], b.ts) if (b.code, b.period) in whole else w
+                for b, w in zip(bars, windows, strict=True)
+            ]
         targets: list[Target] = []
-        for bar in bars:
-            window = window_ending_at(rows[(bar.code, bar.period)], bar.ts)
+        for bar, window in zip(bars, windows, strict=True):
             if window is None:
                 self.stats.missing_window += 1
                 log.warning("bar %s %s %d is not in the trend series", bar.code, bar.period, bar.ts)
@@ -99,11 +107,3 @@ class BarProcessor:
             rows.update(((c, period), r) for c, r in zip(codes, tails, strict=True))
         return rows
 
-
-def _short(tail: np.ndarray, bar_ts: int, n: int) -> bool:
-    """Whether the window of the bar at ``bar_ts`` may begin before ``tail``, the last ``n`` rows
-    read: it is shorter than a full window (or the bar is not in it) and the series may hold more."""
-    if len(tail) < n:  # the whole series
-        return False
-    window = window_ending_at(tail, bar_ts)
-    return window is None or len(window) < WINDOW_BARS

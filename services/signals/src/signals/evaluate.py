@@ -31,7 +31,7 @@ def window_ending_at(rows: np.ndarray, bar_ts: int, length: int = WINDOW_BARS) -
     """The last ``length`` rows whose time is <= ``bar_ts``; None if the bar itself is not there."""
     if len(rows) and rows[-1, TS] == bar_ts:  # the usual case: the bar is the newest row
         return rows[-length:]
-    end = int(np.searchsorted(rows[:, TS], bar_ts, side="right"))
+    end = int(rows[:, TS].searchsorted(bar_ts, side="right"))
     if end == 0 or rows[end - 1, TS] != bar_ts:
         return None
     return rows[max(0, end - length) : end]

@@ -76,14 +76,17 @@ return new
 """
 
 # KEYS: the provisional hashes of closed bars. ARGV: ttl. Marks each bar closed and returns the
-# provisional signals of each (a flat field/value list per key). Idempotent: a redelivered bar reads
-# the same signals again.
+# provisional signals of the bars that have any (a flat field/value list per such key; most bars
+# have none, and an empty reply per bar cost the client more than the script). Idempotent: a
+# redelivered bar reads the same signals again.
 CLOSE_BARS_LUA = """
 local out = {}
 for i = 1, #KEYS do
   redis.call('HSET', KEYS[i], '~closed', '1')
   redis.call('EXPIRE', KEYS[i], ARGV[1])
-  out[i] = redis.call('HGETALL', KEYS[i])
+  if redis.call('HLEN', KEYS[i]) > 1 then
+    out[#out + 1] = redis.call('HGETALL', KEYS[i])
+  end
 end
 return out
 """
