@@ -106,4 +106,3 @@ class BarProcessor:
             tails = await self.trend.tails(codes, period, n)
             rows.update(((c, period), r) for c, r in zip(codes, tails, strict=True))
         return rows
-
