@@ -48,6 +48,7 @@ from marketbus.contracts import PERIODS, Security, Signal, SignalBatch
 from marketbus.streams import SIGNALS_HISTORY, Publisher
 from marketbus.trend import CLOSE, TS, VOLUME, TrendStore, time_major
 from marketbus.wire import DATA_FIELD, text
+from signals import indicators as ind
 from signals.evaluate import Target, evaluate_windows
 from signals.scan import closed_only
 from signals.strategies import WINDOW_BARS, Strategy, Window, evaluate_all
@@ -504,6 +505,9 @@ class HistoryRun:
         total.seconds = time.perf_counter() - started
         self._epoch, self._checked_at = epoch, time.monotonic()
         if total.codes:
+            # its arrays (up to POOL_MAX_BYTES: a chunk's columns are every bar of 500 codes) would
+            # otherwise stay with the worker until the next history run, most likely never
+            await asyncio.get_running_loop().run_in_executor(self._cpu, ind.release)
             self.last = total
             log.info(
                 "history run: %d codes, %d bars, %d signals in %d entries, %.2f s",

@@ -52,7 +52,7 @@ from signals.indicators.averages import ema, ema0, macd, macd_lines, sma
 from signals.indicators.bands import bb_bands, bb_parts, bbands
 from signals.indicators.loops import devil_loop, positions_loop, swing_loop
 from signals.indicators.oscillators import kd_lines, kdj, rsi, rsi_from_parts, rsi_parts
-from signals.indicators.pool import empty, recycle
+from signals.indicators.pool import empty, recycle, release
 from signals.indicators.regression import linearreg
 from signals.indicators.rolling import rolling_from_levels, rolling_levels, rolling_max, rolling_min
 from signals.indicators.volatility import atr0, atr_stop_lines, atr_trailing_stop, true_range
@@ -77,6 +77,7 @@ __all__ = [
     "macd_lines",
     "positions_loop",
     "recycle",
+    "release",
     "right_align",
     "rolling_from_levels",
     "rolling_levels",
