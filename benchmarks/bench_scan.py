@@ -21,11 +21,14 @@ from benchmarks.harness import Result
 from marketbus.contracts import JobStatus, Security
 from marketbus.keys import Keys
 from marketbus.redis import connect
+from marketbus.settings import Settings
 from marketbus.trend import CLOSE, HIGH, LOW, VOLUME, TrendStore, time_major
-from signals.evaluate import Target, evaluate_windows
+from signals.consumer import SLACK_BARS
+from signals.evaluate import Target, evaluate_windows, warm_up
 from signals.scan import Scanner
 from signals.store import SignalStore
 from signals.strategies import WINDOW_BARS, Window, build_strategies, evaluate_all
+from signals.windows import WindowCache
 
 
 def talib_loop(rows: np.ndarray) -> float:
@@ -103,11 +106,20 @@ def old_way_one(raw: bytes) -> list[tuple[str, str]]:
     return out
 
 
+async def forget_signals(client: Any, keys: Keys) -> None:
+    """Remove the signals' idempotency markers, so the next scan writes every signal again."""
+    seen = [k async for k in client.scan_iter(match=f"{keys.tag}:signal:seen:*", count=5000)]
+    for start in range(0, len(seen), 5000):
+        await client.unlink(*seen[start : start + 5000])
+
+
 async def stored_scan(
     client: Any, keys: Keys, all_codes: list[str], data: np.ndarray, runs: int = 3
-) -> tuple[float, int, Scanner]:
+) -> tuple[float, float, int, Scanner]:
     """Store every code's daily bars and the universe, then time the scan, server to signals
-    written (median of ``runs``: the first writes everything, the later ones dedupe)."""
+    written, with the windows read as the signals service reads them (:mod:`signals.windows`):
+    (the first scan of a worker, the median of ``runs`` later ones, signals, the scanner). Every
+    scan writes every signal (the markers of the one before are removed)."""
     n_codes = len(all_codes)
     trend = TrendStore(client, keys, max_bars=WINDOW_BARS)
     for start in range(0, n_codes, 1000):
@@ -118,16 +130,21 @@ async def stored_scan(
         mapping={c: Security(code=c, name=c, market="SH主板").model_dump_json() for c in all_codes},
     )
     store = SignalStore(client, keys, maxlen=100_000)
-    scanner = Scanner(client, keys.scan_lock, trend, store, build_strategies(), "bench")
+    windows = WindowCache(
+        client, keys, WINDOW_BARS, WINDOW_BARS + SLACK_BARS, Settings.model_fields["window_cache"].default
+    )
+    scanner = Scanner(client, keys.scan_lock, windows, store, build_strategies(), "bench")
+    warm_up(scanner.strategies)  # as a worker does before its first batch
     times = []
     found = 0
-    for i in range(runs):
+    for i in range(1 + runs):
+        await forget_signals(client, keys)
         job = JobStatus(job_id=f"b{i}", task_type="calc_signals", state="queued", created_ts=0)
         t0 = time.perf_counter()
         done = (await scanner.run([job], "1d"))[0]
         times.append(time.perf_counter() - t0)
         found = done.signals
-    return statistics.median(times), found, scanner
+    return times[0], statistics.median(times[1:]), found, scanner
 
 
 async def run(url: str, quick: bool) -> list[Result]:
@@ -139,7 +156,7 @@ async def run(url: str, quick: bool) -> list[Result]:
     data = daily_rows(n_codes, WINDOW_BARS)
     strategies = build_strategies()
     # marketbus: server -> signals written
-    scan_s, found, scanner = await stored_scan(client, keys, all_codes, data)
+    cold_s, scan_s, found, scanner = await stored_scan(client, keys, all_codes, data)
 
     # evaluation alone vs a TA-Lib per-code loop on the same data
     targets = [Target(c, "1d", data[j]) for j, c in enumerate(all_codes)]
@@ -173,9 +190,7 @@ async def run(url: str, quick: bool) -> list[Result]:
     # scaling: the same scan over the first 1/6, 1/2 and all of the codes
     scaling = []
     for n in (n_codes // 6, n_codes // 2, n_codes):
-        seen = [k async for k in client.scan_iter(match=f"{keys.tag}:signal:seen:*", count=5000)]
-        for start in range(0, len(seen), 5000):
-            await client.unlink(*seen[start : start + 5000])
+        await forget_signals(client, keys)
         await client.delete(keys.universe)
         await client.hset(
             keys.universe,
@@ -191,12 +206,21 @@ async def run(url: str, quick: bool) -> list[Result]:
     return [
         Result(
             "scan",
-            f"server->signals written, {size}, {found} signals",
+            f"server->signals written, {size}, {found} signals (a worker's later scans, median of 3)",
             scan_s,
             "s",
             higher_is_better=False,
             target="<= 0.4 s (6,000 codes)",
             met=None if quick else scan_s <= 0.4,
+        ),
+        Result(
+            "scan",
+            "server->signals written, a worker's first scan (every window read whole)",
+            cold_s,
+            "s",
+            baseline="later scans",
+            baseline_value=scan_s,
+            higher_is_better=False,
         ),
         Result(
             "scan",
