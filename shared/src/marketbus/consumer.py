@@ -280,6 +280,7 @@ class Runtime:
             log.info("stopping: finishing %d in-flight batch(es)", len(self._inflight))
             self.consuming = False
             with contextlib.suppress(Exception):
+                await self._stop_subscribers()
                 await broker.stop()
             await cancel_and_wait(tasks, within_s=STOP_TASKS_S)
             if self._inflight:
@@ -293,6 +294,16 @@ class Runtime:
                 await client.hdel(self.keys.heartbeats, f"{self.service}:{self.consumer}")
             await client.aclose()
             log.info("stopped")
+
+    async def _stop_subscribers(self) -> None:
+        """Stop the subscribers and wait until their reading tasks have ended: FastStream's
+        ``broker.stop`` cancels them and closes the connections at once, and a read that had not
+        seen its cancellation yet failed on the closed connection with a logged traceback."""
+        for c in self.consumptions:
+            reading = [t for t in getattr(c.subscriber, "tasks", ()) if not t.done()]
+            await c.subscriber.stop()
+            if reading:
+                await asyncio.wait(reading, timeout=STOP_TASKS_S)
 
     def _subscribe(self, broker: RedisBroker, c: Consumption[M]) -> Any:
         async def deliver(ids: list[bytes], items: list[M], bad: list[Dead]) -> None:
