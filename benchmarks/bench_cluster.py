@@ -3,7 +3,9 @@
 The Cluster's three masters are ``valkey-server --cluster-enabled yes`` processes started from the
 same binary as the one server (:class:`marketbus.topology.ClusterDeployment`), on the same machine.
 Ingest is the quotes service's batch path (the ingest role of :mod:`benchmarks.bench_ingest`, best
-of the repeats), the scan is :func:`benchmarks.bench_scan.stored_scan` (server to signals written).
+of the repeats), the scan is :func:`benchmarks.bench_scan.stored_scan` (server to signals written,
+a worker's later scans: on a Cluster its windows are brought up to date by a pipeline, not a
+script).
 On one machine a Cluster cannot be faster (three servers share its cores and the client talks to
 each); the rows show what the key layout costs: the trend series spread over the masters, the bus
 keys in one slot.
@@ -23,7 +25,7 @@ from signals.strategies import WINDOW_BARS
 
 
 async def measure(url: str, quick: bool) -> tuple[float, float, int]:
-    """(ingest ticks/s, scan s, scan signals) on the deployment ``url`` names."""
+    """(ingest ticks/s, scan s (later scans), scan signals) on the deployment ``url`` names."""
     n_ticks, n_codes, repeats = (20_000, 1000, 1) if quick else (100_000, 2000, 2)
     client = connect(url)
     try:
@@ -35,7 +37,7 @@ async def measure(url: str, quick: bool) -> tuple[float, float, int]:
             rate = max(rate, out["ticks"] / out["seconds"])
         await client.flushall()
         scan_codes = 1000 if quick else 6000
-        scan_s, found, _ = await stored_scan(
+        _, scan_s, found, _ = await stored_scan(
             client, Keys("bc"), make_codes(scan_codes), daily_rows(scan_codes, WINDOW_BARS)
         )
         await client.flushall()
