@@ -326,12 +326,13 @@ async def run(url: str, quick: bool) -> list[Result]:
         ),
         Result(
             "load",
-            f"bars whose volume != sum of their ticks' increments (of {total_bars:,}: 1m, 5m, 1d)",
+            f"bars whose volume != sum of their ticks' increments, missing and extra included (of "
+            f"{total_bars:,}: 1m, 5m, 1d; {m.get('bars_closed', 0):,} closed in all eight periods)",
             wrong,
             "bars",
             higher_is_better=False,
             target="0",
-            met=wrong == 0 and m.get("bars_closed") == total_bars,
+            met=wrong == 0,
         ),
     ]
     written = {"ticks": accepted, "bars": m.get("bars_closed", 0), "signals": written_signals}
