@@ -96,7 +96,7 @@ class Settings(BaseSettings):
         default=16_384,
         ge=0,
         description="Trend windows (code and period) a signals worker keeps between batches and "
-        "scans, each about 15 KB (the default: 1m and 1d of the whole market, about 240 MiB); "
+        "scans, each about 15 KB (the default: two periods of the whole market, about 240 MiB); "
         "0 reads every window whole.",
     )
     claim_idle_ms: int = Field(
