@@ -16,8 +16,10 @@ groups of :mod:`marketbus.streams`, periodic tasks and start/stop hooks; the run
 - claims from dead workers (XAUTOCLAIM after ``claim_idle_ms``) and dead-letters an entry delivered
   more than ``max_deliveries`` times (FastStream reads with XREADGROUP only: claims and dead letters
   are added around it, through the same handler path);
-- at stop: lets in-flight batches finish and be acknowledged, handles what was delivered to this
-  worker but never handled, cancels its tasks without hanging on one, removes its heartbeat;
+- at stop: lets in-flight batches finish and be acknowledged (a handler that is only waiting, for
+  another worker's lock say, raises :class:`Released` and its entries stay pending for another
+  worker), handles what was delivered to this worker but never handled, cancels its tasks without
+  hanging on one, removes its heartbeat;
 - publishes a heartbeat and the counters every second.
 
 Everything runs in the service's own loop: the runtime creates its client and broker in
@@ -62,6 +64,12 @@ DeadLetterHook = Callable[[Any, Sequence[Dead]], None]
 STOP_TASKS_S = 5.0  # a task that does not end within this after its cancel is logged, not awaited
 KEEPER_STOP_S = 1.0  # a slow batch's keeper not stopped by then is left to end by itself
 DRAIN_S = 3.0  # at stop, at most this long to handle what was delivered just before
+
+
+class Released(Exception):
+    """Raised by a handler that gives its entries back because the worker is stopping (it had not
+    started their work: it was waiting for another worker's lock). They stay pending, not counted as
+    a failure, for another worker's claim or this worker's restart."""
 
 
 async def ensure_group(client: Any, stream: str, group: str) -> bool:
@@ -331,6 +339,9 @@ class Runtime:
                 await self._ack(c, ids)
                 c.counters.handled += len(ids)
                 return
+            except Released as why:
+                log.info("%s: %d entries left pending for another worker: %s", c.key, len(ids), why)
+                return
             except Exception as exc:
                 if len(items) == 1:
                     c.counters.failures += 1
@@ -342,6 +353,14 @@ class Runtime:
                     await c.handler([item])
                     await self._ack(c, [entry_id])
                     c.counters.handled += 1
+                except Released as why:
+                    log.info(
+                        "%s: entries from %s on left pending for another worker: %s",
+                        c.key,
+                        text(entry_id),
+                        why,
+                    )
+                    return
                 except Exception as exc:
                     c.counters.failures += 1
                     log.error("%s entry %s failed, left pending for retry: %r", c.key, text(entry_id), exc)
@@ -465,18 +484,24 @@ class Runtime:
     async def _drain_own_pending(self) -> None:
         """At stop: entries delivered to this worker but never handled (a blocking read cancelled
         after the server had already sent its reply) are handled and acknowledged now, instead of
-        waiting for another worker's claim. Bounded in time: with the server gone they stay pending
-        for a claim, and the process still exits."""
+        waiting for another worker's claim. Each pending entry is tried once (one that fails or is
+        released stays pending). Bounded in time: with the server gone they stay pending for a
+        claim, and the process still exits."""
         try:
             async with asyncio.timeout(DRAIN_S):
                 for c in self.consumptions:
+                    after = b"0"
                     while True:
                         reply = await self.client.xreadgroup(
-                            c.name, self.consumer, {c.key: "0"}, count=c.batch
+                            c.name, self.consumer, {c.key: after}, count=c.batch
                         )
-                        entries = [(i, f) for i, f in (reply[0][1] if reply else []) if f]
-                        if not entries:
+                        raw = reply[0][1] if reply else []
+                        if not raw:
                             break
+                        after = raw[-1][0]
+                        entries = [(i, f) for i, f in raw if f]
+                        if not entries:
+                            continue
                         log.info(
                             "handling %d entries of %s delivered just before the stop", len(entries), c.key
                         )

@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from redis.asyncio import Redis
 
+from marketbus import jobs
 from marketbus.contracts import Bar, Command, JobStatus, Security
 from marketbus.keys import COMMANDS_GROUP, SIGNALS_GROUP, Keys
 from marketbus.settings import Settings
+from marketbus.streams import COMMANDS, Publisher
 from marketbus.trend import TrendStore
 from marketbus.wire import encode
 from signals.service import SignalsService
@@ -204,6 +206,57 @@ async def test_scan_command_reports_progress_and_writes_signals(
     assert await pending(client, keys.commands, COMMANDS_GROUP) == 0
 
 
+async def test_a_worker_stopped_while_its_scan_waits_gives_the_scan_to_another_worker(
+    settings: Settings, client: Redis, keys: Keys
+) -> None:
+    """Stopping a worker whose scan waits for another worker's scan does not wait for that scan:
+    the worker stops, the job stays queued (not failed, not dead-lettered) and another worker runs
+    it once the lock is free."""
+    s = settings.model_copy(update={"claim_idle_ms": 300, "auto_calculate_signals": False})
+    first = SignalsService(s.model_copy(update={"consumer_name": "first"}))
+    task = asyncio.create_task(first.run())
+    try:
+        await asyncio.wait_for(first.runtime.ready.wait(), 30)
+        await seed(client, keys, "510300.SH", bars_for("510300.SH", golden_cross_closes(), "1d"),
+                   publish_last=False)  # fmt: skip
+        await client.set(keys.scan_lock, "another-worker", px=600_000)  # a long scan elsewhere
+        cmd = Command(id="handed-1", type="calc_signals", issued_ts=int(time.time() * 1000))
+        pipe = client.pipeline(transaction=True)  # queued as the gateway queues it
+        jobs.queue(pipe, keys, Publisher.of(COMMANDS, keys, s, client), cmd)
+        await pipe.execute()
+
+        async def delivered_to_first() -> bool:
+            entries = await client.xpending_range(keys.commands, COMMANDS_GROUP, "-", "+", 10)
+            return any(e["consumer"] == b"first" for e in entries) or None  # type: ignore[return-value]
+
+        await wait_until(delivered_to_first)
+    finally:
+        first.stop()
+        await asyncio.wait_for(task, 15)  # it does not wait for the other worker's scan
+    job = jobs.parse(await client.get(keys.job("handed-1")))
+    assert job is not None and job.state == "queued"
+    assert await pending(client, keys.commands, COMMANDS_GROUP) == 1
+    assert await client.xlen(keys.dlq) == 0
+
+    second = SignalsService(s.model_copy(update={"consumer_name": "second"}))
+    task = asyncio.create_task(second.run())
+    try:
+        await client.delete(keys.scan_lock)  # the other worker's scan ended
+
+        async def finished() -> JobStatus | None:
+            raw = await client.get(keys.job("handed-1"))
+            job = JobStatus.model_validate_json(raw) if raw else None
+            return job if job and job.state in ("done", "failed") else None
+
+        job = await wait_until(finished)
+        assert job.state == "done" and job.codes == 1
+        assert await pending(client, keys.commands, COMMANDS_GROUP) == 0
+        assert await client.xlen(keys.dlq) == 0
+    finally:
+        second.stop()
+        await asyncio.wait_for(task, 15)
+
+
 async def test_a_slow_scan_is_not_claimed_away_from_its_live_worker(
     settings: Settings, client: Redis, keys: Keys
 ) -> None:
@@ -213,6 +266,7 @@ async def test_a_slow_scan_is_not_claimed_away_from_its_live_worker(
     svc = SignalsService(s)
     task = asyncio.create_task(svc.run())
     try:
+        await asyncio.wait_for(svc.runtime.ready.wait(), 30)  # its groups exist
         await seed(client, keys, "510300.SH", bars_for("510300.SH", golden_cross_closes(), "1d"),
                    publish_last=False)  # fmt: skip
         await client.set(keys.scan_lock, "another-worker", px=60_000)  # another worker is scanning

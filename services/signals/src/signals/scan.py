@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from marketbus.clock import wall_ms
+from marketbus.consumer import Released
 from marketbus.contracts import JobStatus, Quote, SchedulerState, Security, Signal
 from marketbus.jobs import save as save_job
 from marketbus.sessions import bar_close_ms
@@ -112,8 +113,11 @@ class Scanner:
         strategies: Sequence[Strategy],
         owner: str,
         market_now: Callable[[], Awaitable[int]] | None = None,
+        stopping: asyncio.Event | None = None,
     ) -> None:
         self.client = client
+        # set when the worker stops: a scan still waiting for the lock then gives its jobs back
+        self.stopping = stopping or asyncio.Event()
         # market epoch ms (the service passes signals.market_time.MarketTime.now); the wall clock
         self.market_now = market_now or _wall_now
         self.lock_key = lock_key
@@ -149,7 +153,11 @@ class Scanner:
 
     async def _acquire(self) -> None:
         # another worker's scan holds the lock in Redis: poll it (an Event cannot cross processes)
-        while not await self.client.set(self.lock_key, self.owner, nx=True, px=LOCK_TTL_MS):  # noqa: ASYNC110
+        # (a worker stopping meanwhile leaves the jobs queued and their commands pending for another
+        # worker, instead of waiting, maybe minutes, to run a scan at its stop)
+        while not await self.client.set(self.lock_key, self.owner, nx=True, px=LOCK_TTL_MS):
+            if self.stopping.is_set():
+                raise Released("the scan was still waiting for another worker's scan")
             await asyncio.sleep(0.05)
 
     async def _keep_lock(self) -> None:

@@ -84,7 +84,14 @@ class SignalsService:
         self.processor = BarProcessor(trend, store, self.strategies, s.signal_periods)
         self.market = MarketTime(client, keys, self.fallback_clock)
         self.scanner = Scanner(
-            client, keys.scan_lock, trend, store, self.strategies, self.consumer, self.market.now
+            client,
+            keys.scan_lock,
+            trend,
+            store,
+            self.strategies,
+            self.consumer,
+            self.market.now,
+            stopping=self.runtime.stop_event,
         )
         self.commands_handler = CommandHandler(keys, store, self.scanner)
         self.commands = Publisher.of(COMMANDS, keys, s, client)
