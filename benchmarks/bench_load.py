@@ -22,7 +22,7 @@ Rows:
 - the signals worker's RSS after warm-up (the first 1m bars of every code consumed) and at the end
   (met at <= 1.25x);
 - the time the signals group takes to drain (lag 0, nothing pending) after the feed ends (from
-  the moment the last tick is counted; the open bars are closed then too).
+  the moment the last tick is counted; the last day's bars close then too).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import math
 from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
 
+import pytest
 from redis.asyncio import Redis
 
 from marketbus import wire
@@ -16,6 +17,7 @@ from marketbus.sessions import shanghai_ms as sh
 from marketbus.settings import Settings
 from marketbus.trend import CLOSE, TS, TrendStore
 from quotes.feeds.base import Feed, make_tick
+from quotes.feeds.replay import recording_end
 from quotes.feeds.sim import SimMarket
 from quotes.service import QuotesService
 from quotes.universe import load_universe
@@ -43,6 +45,7 @@ class ListFeed(Feed):
             self.clock = max(t.ts for t in batch)
         if self.hold:
             await asyncio.Event().wait()
+        self.clock = recording_end(self.clock)  # ends as a recording does: with its last day
 
 
 def minute_label(ts: int) -> int:
@@ -199,22 +202,39 @@ async def test_run_flushes_open_bars_on_stop(client: Redis, keys: Keys, settings
             assert rows[-1, TS] == want
 
 
-async def test_a_finite_feed_closes_its_bars_when_it_ends(
-    client: Redis, keys: Keys, settings: Settings
+@pytest.mark.parametrize(
+    ("day", "still_open"),
+    [((2024, 5, 10), {"1M"}), ((2024, 5, 7), {"1w", "1M"})],
+    ids=["friday", "tuesday"],
+)
+async def test_a_finite_feed_closes_its_last_days_bars_when_it_ends(
+    client: Redis, keys: Keys, settings: Settings, day: tuple[int, int, int], still_open: set[str]
 ) -> None:
-    ticks = SimMarket(SOME, 3, sh(*DAY, 10, 0)).step_until(sh(*DAY, 10, 0, 30))
+    """A recording that ends closes its last day's bars: intraday and daily, the week's on the
+    week's last trading day (a Friday), never a month (or a week) that goes on after that day."""
+    ticks = SimMarket(SOME, 3, sh(*day, 10, 0)).step_until(sh(*day, 10, 0, 30))
     service = QuotesService(client, settings, UNIVERSE, ListFeed([ticks]))
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
-    for _ in range(100):
-        if await client.xlen(keys.bars) == len(PERIODS) * len(SOME):
+    closing = [p for p in PERIODS if p not in still_open]
+
+    async def published() -> dict[str, int]:
+        bars = [wire.decode(Bar, f) for _, f in await client.xrange(keys.bars)]
+        return {p: sum(b.period == p for b in bars) for p in PERIODS}
+
+    for _ in range(1500):  # a bound against a hang, not a timing: the loop ends once they are in
+        if sum((await published()).values()) == len(closing) * len(SOME):
             break
         await asyncio.sleep(0.02)
     assert not task.done()  # still alive (heartbeat) after the feed ended
-    assert await client.xlen(keys.bars) == len(PERIODS) * len(SOME)  # a bar of every period
+    assert await published() == {p: len(SOME) if p in closing else 0 for p in PERIODS}
     stop.set()
     await asyncio.wait_for(task, 5)
-    assert await client.xlen(keys.bars) == len(PERIODS) * len(SOME)
+    # at stop the week or month still being built is kept in its series, not published
+    assert await published() == {p: len(SOME) if p in closing else 0 for p in PERIODS}
+    store = TrendStore(client, keys)
+    for period in still_open:
+        assert all(len(t) == 1 for t in await store.tails([s.code for s in SOME], period, 5))
 
 
 async def test_prepare_seeds_history_and_a_restart_resumes(

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from marketbus.contracts import Tick
+from marketbus.sessions import SESSION_END_GRACE_MS
 from marketbus.sessions import shanghai_ms as sh
 from quotes.aggregate import BarAggregator
 from quotes.feeds.replay import ReplayFeed, load_replay
@@ -110,7 +111,8 @@ async def test_replay_clock_runs_at_speed_and_jumps_gaps() -> None:
     assert [t.ts for t in monday] == [sh(2024, 5, 13, 9, 30)]
     with pytest.raises(StopAsyncIteration):
         await anext(it)
-    assert feed.now_ms() == sh(2024, 5, 13, 9, 30) + 1
+    # the recording is over: so is its last trading day (not the week or the month it is in)
+    assert feed.now_ms() == sh(2024, 5, 13, 15) + SESSION_END_GRACE_MS
 
 
 STK_MINS = (

@@ -325,8 +325,10 @@ class QuotesService:
                 try:
                     batch = nxt.result()
                 except StopAsyncIteration:
-                    log.info("feed %s ended", self.feed.name)
-                    await self.close_bars(2**62)
+                    # what is due at the feed's last clock closes (a recording's clock ends with
+                    # its last trading day); a bar whose period goes on past it stays open
+                    log.info("feed %s ended at %s", self.feed.name, _fmt_ms(self.feed.now_ms()))
+                    await self.close_bars()
                     break
                 if batch:
                     await self.process(batch)

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from marketbus.contracts import CODE_RE, Tick
-from marketbus.sessions import MINUTE_MS, local_day_start_ms
+from marketbus.sessions import MINUTE_MS, bar_close_ms, local_day_start_ms
 from quotes.feeds.base import Feed, FeedContext, make_tick
 from quotes.tables import (
     TUSHARE_UNITS,
@@ -192,6 +192,12 @@ def bars_to_ticks(
     return out
 
 
+def recording_end(last_ts: int) -> int:
+    """The market time a recording whose last tick is at ``last_ts`` hands over up to: the close of
+    that tick's trading day (15:00 plus the grace), never before the tick."""
+    return max(last_ts + 1, bar_close_ms(local_day_start_ms(last_ts), "1d"))
+
+
 class ReplayFeed(Feed):
     name = "replay"
 
@@ -235,8 +241,10 @@ class ReplayFeed(Feed):
                 batch = self.ticks[self._next : end]
                 self._next = end
                 yield batch
-                # handed over: everything before the next tick's time is done
-                self._delivered = self.times[end] if end < n else self.times[-1] + 1
+                # handed over: everything before the next tick's time is done; after the last
+                # tick the recording's last trading day is over (its day bar closes; its week and
+                # month bars only if that day ends them)
+                self._delivered = self.times[end] if end < n else recording_end(self.times[-1])
             else:
                 self._delivered = max(self._delivered, min(int(clock), upcoming))
                 await asyncio.sleep(self.interval)
