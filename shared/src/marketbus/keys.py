@@ -155,6 +155,13 @@ class Keys:
         seeding), i.e. when the history run may have something new to run."""
         return f"{self.tag}:trend:epoch"
 
+    @property
+    def trend_rewrites(self) -> str:
+        """Counter: bumped when stored bars were rewritten in place (an import merging bars into
+        existing series), i.e. when windows kept by the signals workers may be stale. A new series
+        or an appended bar does not bump it: those the workers see by themselves."""
+        return f"{self.tag}:trend:rewrites"
+
     # the history run (signals) and the scorecard -------------------------------------------
     def backfill_done(self, period: str) -> str:
         """Hash: code -> first bar time of the series the history run last evaluated (signals)."""

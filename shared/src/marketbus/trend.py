@@ -151,14 +151,17 @@ class TrendStore:
         since it was read (one script per key, so the series may live on any node of a Cluster);
         a series a bar was appended to meanwhile is read and merged again instead of overwritten.
         A series the import leaves as it was is not written. When any series changed, the trend
-        epoch is bumped: readers that keep windows (the signals workers) read them again."""
+        epoch (the history run looks again) and the rewrite counter (the signals workers read
+        their kept windows again) are bumped."""
         codes = list(rows_by_code)
         added = changed = 0
         for start in range(0, len(codes), chunk):
             a, c = await self._merge_chunk(codes[start : start + chunk], rows_by_code, period)
             added, changed = added + a, changed + c
         if changed:
-            await self.client.incr(self.keys.trend_epoch)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.incr(self.keys.trend_epoch).incr(self.keys.trend_rewrites)
+            await pipe.execute()
         return added
 
     async def _merge_chunk(

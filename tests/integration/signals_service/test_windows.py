@@ -84,6 +84,21 @@ async def test_an_import_rewriting_older_bars_empties_the_cache(
     assert cache.stats.resets == 1 and cache.stats.hits == 1
 
 
+async def test_a_new_series_keeps_the_windows_of_the_others(
+    stores: tuple[TrendStore, WindowCache], client: Redis, keys: Keys
+) -> None:
+    """A listing's first bar (a series created) moves the trend epoch for the history run, and
+    leaves every kept window in place."""
+    plain, cache = stores
+    await plain.append([bar("600000.SH", i) for i in range(280)])
+    await same(plain, cache, ["600000.SH"])
+    epoch = await client.get(keys.trend_epoch)
+    await plain.append([bar("600001.SH", 0), bar("600000.SH", 280)])  # 600001 created
+    assert await client.get(keys.trend_epoch) != epoch
+    await same(plain, cache, ["600000.SH", "600001.SH"])
+    assert cache.stats.resets == 0 and cache.stats.hits == 1 and cache.stats.misses == 2
+
+
 async def test_bounded_and_short_series(stores: tuple[TrendStore, WindowCache]) -> None:
     plain, cache = stores
     codes = ["600000.SH", "600001.SH", "600002.SH"]

@@ -10,9 +10,11 @@ the same place. It is not when the series was rewritten (trimmed, its last bar r
 rebuilt after an empty restart); then the window is read whole, as it was before.
 
 A rewrite of older bars that keeps the length and the last record (an import correcting a bar in
-the middle) is not visible that way: every such rewrite bumps the trend epoch
-(:meth:`marketbus.trend.TrendStore.merge_rows`), and a changed epoch empties the cache. The epoch
-is read with the windows, in the same round trip.
+the middle) is not visible that way: every such rewrite bumps the rewrite counter
+(``Keys.trend_rewrites``, by :meth:`marketbus.trend.TrendStore.merge_rows`), and a changed counter
+empties the cache. The counter is read with the windows, in the same round trip. Creating a series
+bumps only the trend epoch (which the history run follows), so a fresh start's first bars and a
+day's new listings keep the cache.
 
 The cache is bounded (``capacity`` series, least recently used dropped first): each holds ``keep``
 rows of 56 bytes. Nothing here is shared between workers; any worker can still handle any bar.
@@ -42,11 +44,11 @@ class _Entry:
 class CacheStats:
     hits: int = 0  # windows brought up to date from the bytes appended since
     misses: int = 0  # windows read whole (not cached, rewritten, or the cache emptied)
-    resets: int = 0  # the cache emptied on a new trend epoch
+    resets: int = 0  # the cache emptied on a bump of the rewrite counter
 
 
-# KEYS[1] the trend epoch, KEYS[2..] trend keys; ARGV[i] where to read KEYS[i + 1] from (a byte
-# offset, negative from the end). Returns {epoch, data, length, data, length, ...}: one round trip and
+# KEYS[1] the rewrite counter, KEYS[2..] trend keys; ARGV[i] where to read KEYS[i + 1] from (a byte
+# offset, negative from the end). Returns {counter, data, length, data, length, ...}: one round trip and
 # one reply for a whole batch, where a pipeline costs the client ~15 us of parsing per command.
 READ_LUA = """
 local out = {redis.call('GET', KEYS[1]) or false}
@@ -73,7 +75,7 @@ class WindowCache(TrendStore):
         self.scripted = not isinstance(client, RedisCluster)
         self.stats = CacheStats()
         self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
-        self._epoch: bytes | None = None
+        self._rewrites: bytes | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -88,12 +90,12 @@ class WindowCache(TrendStore):
         return out
 
     async def _read(self, keys: Sequence[str], offsets: Sequence[int]) -> tuple[Any, list[tuple[bytes, int]]]:
-        """(the trend epoch, (bytes from the offset on, the series' length) per key)."""
+        """(the rewrite counter, (bytes from the offset on, the series' length) per key)."""
         if self.scripted:
-            reply = await self.client.eval(READ_LUA, 1 + len(keys), self.keys.trend_epoch, *keys, *offsets)
+            reply = await self.client.eval(READ_LUA, 1 + len(keys), self.keys.trend_rewrites, *keys, *offsets)
         else:
             pipe = self.client.pipeline(transaction=False)
-            pipe.get(self.keys.trend_epoch)
+            pipe.get(self.keys.trend_rewrites)
             for key, offset in zip(keys, offsets, strict=True):
                 pipe.getrange(key, offset, -1)
                 pipe.strlen(key)
@@ -105,12 +107,12 @@ class WindowCache(TrendStore):
         cached = [self._entries.get((code, period)) for code in codes]
         whole = -self.keep * RECORD_BYTES
         offsets = [whole if e is None else e.end - RECORD_BYTES for e in cached]
-        epoch, replies = await self._read(keys, offsets)
-        if epoch != self._epoch:
+        rewrites, replies = await self._read(keys, offsets)
+        if rewrites != self._rewrites:
             if self._entries:
                 self.stats.resets += 1
             self._entries.clear()
-            self._epoch = epoch
+            self._rewrites = rewrites
         out: list[np.ndarray | None] = [None] * len(codes)
         again: list[int] = []  # kept windows that are no longer the series' tails
         for i, (entry, (data, length)) in enumerate(zip(cached, replies, strict=True)):
