@@ -296,7 +296,9 @@ def coarser_periods(period: str) -> tuple[str, ...]:
     return _DERIVED.get(period, ())
 
 
-def resample(rows: np.ndarray, period: str, *, whole_first: bool = False) -> np.ndarray:
+def resample(
+    rows: np.ndarray, period: str, *, whole_first: bool = False, starts: np.ndarray | None = None
+) -> np.ndarray:
     """Bars of ``period`` made of finer bars of one code: ``rows`` of shape (n, 7) as the trend
     series holds them (:data:`marketbus.trend.FIELDS`), sorted by bar time, without duplicates.
 
@@ -304,10 +306,12 @@ def resample(rows: np.ndarray, period: str, *, whole_first: bool = False) -> np.
     (:func:`marketbus.sessions.bucket_of_minute`, the rule the live path buckets ticks by):
     open of the first, the highest high, the lowest low, close of the last, volumes and amounts
     added; the bar time is the bucket's start. ``whole_first``: leave out the first bar when
-    the rows begin after its start (it would hold only part of its time)."""
+    the rows begin after its start (it would hold only part of its time). ``starts``: each row's
+    bucket, when the caller computed them already (for many codes at once)."""
     if len(rows) == 0:
         return np.empty((0, NF), dtype=np.float64)
-    starts = np.fromiter((bucket_of_minute(int(t), period) for t in rows[:, TS]), np.float64, len(rows))
+    if starts is None:
+        starts = np.fromiter((bucket_of_minute(int(t), period) for t in rows[:, TS]), np.float64, len(rows))
     edges = np.flatnonzero(np.r_[True, starts[1:] != starts[:-1]])
     lasts = np.r_[edges[1:], len(rows)] - 1
     out = np.empty((len(edges), NF), dtype=np.float64)
