@@ -62,8 +62,17 @@ def shanghai_epoch_ms(column: pd.Series, fmt: str | None = None) -> np.ndarray:
     """Epoch ms (float, NaN when unparseable) of wall times or dates in Asia/Shanghai.
 
     Integers are taken as epoch seconds (below 1e11) or milliseconds; strings as dates
-    (YYYYMMDD, YYYY-MM-DD) or date-times (YYYY-MM-DD HH:MM:SS).
+    (YYYYMMDD, YYYY-MM-DD) or date-times (YYYY-MM-DD HH:MM:SS). Each distinct value is parsed
+    once (a file of the whole market repeats each date or minute thousands of times).
     """
+    index, distinct = pd.factorize(column)
+    if not len(distinct):
+        return np.full(len(column), np.nan)
+    values = _epoch_ms(pd.Series(distinct), fmt)
+    return np.where(index < 0, np.nan, values[index])
+
+
+def _epoch_ms(column: pd.Series, fmt: str | None) -> np.ndarray:
     if fmt is not None and pd.api.types.is_numeric_dtype(column):
         column = column.astype("Int64").astype("string")
     if pd.api.types.is_numeric_dtype(column):
