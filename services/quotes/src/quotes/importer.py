@@ -126,10 +126,12 @@ def parse_bars(path: str | Path, period: str = "1d") -> ParsedBars:
         )
     n = len(frame)
     reason = np.full(n, "", dtype=object)
+    flagged = np.zeros(n, dtype=bool)  # reason != "", kept as booleans: compared on every check
 
     def flag(mask: np.ndarray, message: Callable[[int], str]) -> None:
-        for i in np.flatnonzero(mask & (reason == "")):
+        for i in np.flatnonzero(mask & ~flagged):
             reason[i] = message(int(i))
+            flagged[i] = True
 
     codes = frame["ts_code"].astype("string").str.strip().str.upper()
     raw = {c: frame[c] for c in required}
@@ -169,7 +171,7 @@ def parse_bars(path: str | Path, period: str = "1d") -> ParsedBars:
     # and the first bar share a time: they are folded, not duplicates)
     code_arr = codes.to_numpy(dtype=object, na_value="")
     key = pd.DataFrame({"c": code_arr, "t": bar_ts, "a": is_open})
-    valid = np.flatnonzero(reason == "")
+    valid = np.flatnonzero(~flagged)
     repeated = key.iloc[valid].duplicated(keep="first").to_numpy()
     if repeated.any():
         # the first line of each repeated key (only the rows a repeat involves are looked at)
@@ -179,7 +181,7 @@ def parse_bars(path: str | Path, period: str = "1d") -> ParsedBars:
         dup = np.zeros(n, dtype=bool)
         dup[valid[repeated]] = True
         flag(dup, lambda i: f"duplicate of line {first_line[tuple(key.iloc[i])]}")
-    good = reason == ""
+    good = ~flagged
     rejected = sorted(
         [*rejected, *(BadRow(int(lines[i]), str(reason[i])) for i in np.flatnonzero(~good))],
         key=lambda row: row.line,
