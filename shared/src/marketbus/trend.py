@@ -160,7 +160,8 @@ class TrendStore:
             added, changed = added + a, changed + c
         if changed:
             pipe = self.client.pipeline(transaction=False)
-            pipe.incr(self.keys.trend_epoch).incr(self.keys.trend_rewrites)
+            pipe.incr(self.keys.trend_epoch)
+            pipe.incr(self.keys.trend_rewrites)
             await pipe.execute()
         return added
 
