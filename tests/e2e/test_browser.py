@@ -154,21 +154,23 @@ def test_a_user_watches_the_running_stack_in_chromium(stack) -> None:
             mark("feed")
             # -- signals arrive in the live feed (from the stream or the scan just run) ...
             page.locator("#feed li.live").first.wait_for()
-            # the feed keeps growing: hold on to one item by its id
-            live = page.locator(
-                f"#feed li[data-id='{page.locator('#feed li.live').first.get_attribute('data-id')}']"
+            # ... and one, clicked, is marked on its bar in the chart of its code and period. The
+            # feed keeps growing (past 300 items the oldest leave: a sim at speed 60 closes bars of
+            # every code each second): the newest live item is read and clicked in one turn of the
+            # page, so it cannot leave between the two
+            picked = page.evaluate(
+                "() => { const li = document.querySelector('#feed li.live'); li.click();"
+                " return {text: li.innerText, ...li.dataset}; }"
             )
-            text = live.inner_text()
+            text = picked["text"]
             assert ("BUY" in text or "SELL" in text) and "置信" in text, text
-            # ... and one, clicked, is marked on its bar in the chart of its code and period
-            code, period = live.get_attribute("data-code"), live.get_attribute("data-period")
-            live.click()
+            code, period = picked["code"], picked["period"]
             page.wait_for_function(CHART_SHOWS, arg=[code, period])
             page.wait_for_function(
                 "() => Number(document.querySelector('#chart').dataset.markers) >= 1", **POLL
             )
             # the strategy filter narrows the feed to one strategy
-            strategy = live.get_attribute("data-strategy")
+            strategy = picked["strategy"]
             page.locator("#feed-filter").select_option(strategy)
             page.wait_for_function(
                 "(k) => [...document.querySelectorAll('#feed li')].every("
