@@ -105,9 +105,8 @@ class TradingCalendar:
         return _date(self.package_last)
 
 
-@lru_cache(maxsize=1)
-def _package_days() -> tuple[frozenset[int], int, int]:
-    """(trading day numbers, first, last) of the package's XSHG calendar."""
+def _xshg_daynums() -> list[int]:
+    """The package's XSHG trading days, as day numbers (imports exchange-calendars and pandas)."""
     import warnings
 
     import exchange_calendars as xc  # heavy import: only on first use
@@ -115,7 +114,44 @@ def _package_days() -> tuple[frozenset[int], int, int]:
     with warnings.catch_warnings():  # the package trips pandas deprecation warnings
         warnings.simplefilter("ignore")
         cal = xc.get_calendar("XSHG", start="2010-01-01")
-    days = frozenset(int(d.toordinal()) - _EPOCH_ORDINAL for d in cal.sessions.date)
+    return sorted({int(d.toordinal()) - _EPOCH_ORDINAL for d in cal.sessions.date})
+
+
+def _print_xshg_daynums() -> None:
+    """The child process of :func:`_package_days`: the day numbers on stdout, comma-separated."""
+    print(",".join(map(str, _xshg_daynums())))
+
+
+def _xshg_daynums_in_child() -> list[int] | None:
+    """:func:`_xshg_daynums` computed by a short-lived child interpreter; None when it fails."""
+    import subprocess
+    import sys
+
+    if not sys.executable:
+        return None
+    code = "from marketbus.sessions import _print_xshg_daynums; _print_xshg_daynums()"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+        )
+        return [int(part) for part in done.stdout.strip().split(",")]
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        import logging
+
+        logging.getLogger(__name__).warning("building the XSHG calendar in this process: %s", exc)
+        return None
+
+
+@lru_cache(maxsize=1)
+def _package_days() -> tuple[frozenset[int], int, int]:
+    """(trading day numbers, first, last) of the package's XSHG calendar.
+
+    Built by a child process: exchange-calendars brings pandas and pyarrow along, and their
+    modules and shared libraries, once imported, stay in a process for good (about 75 MiB of
+    resident memory, the largest part of a quotes process at full-market size). In this
+    process only when the child cannot run."""
+    nums = _xshg_daynums_in_child() or _xshg_daynums()
+    days = frozenset(nums)
     return days, min(days), max(days)
 
 
