@@ -91,3 +91,20 @@ async def test_provisional_signals_resolve_across_chunks(client: Redis, keys: Ke
         assert statuses == sorted(["confirmed" if i % 2 == 0 else "withdrawn", "provisional"]), (i, statuses)
     # a provisional signal for a bar already closed is refused
     assert await store.write_provisional([as_provisional(sig(0))]) == 0
+
+
+async def test_a_signal_is_stored_as_its_json_whatever_its_text_holds(client: Redis, keys: Keys) -> None:
+    # a chunk's values travel as one newline-ended list: text with newlines, quotes and the
+    # latest-time key itself must come back exactly, and "latest" still compares bar times
+    store = SignalStore(client, keys, maxlen=100_000)
+    text = 'line 1\nline 2 {"bar_ts": 1, "x":"bar_ts"}\\n'
+    newer = sig(1, bar_ts=DAY + 86_400_000).model_copy(update={"reason": text, "name": text})
+    older = sig(1, bar_ts=DAY).model_copy(update={"reason": text})
+    provisional = as_provisional(sig(2)).model_copy(update={"reason": text})
+    assert await store.write([newer, sig(3)]) == 2
+    assert await store.write([older]) == 1
+    assert await store.write_provisional([provisional]) == 1
+    raw = [f[b"data"] for _, f in await client.xrange(keys.signals)]
+    assert raw == [s.model_dump_json().encode() for s in (newer, sig(3), older, provisional)]
+    field = f"{code(1)}|ma_cross|1d"
+    assert await client.hget(keys.signals_latest, field) == newer.model_dump_json().encode()

@@ -32,48 +32,76 @@ CLOSED_FIELD = "~closed"
 
 # The scripts go as EVAL in pipelines (a Cluster pipeline refuses EVALSHA; the server caches a
 # script by its body), and every key they touch is declared in KEYS, all in the bus slot.
-# One call writes a chunk of signals. KEYS: signals stream, latest hash, then one seen marker per
-# signal. ARGV: maxlen, ttl, then (json, latest field, bar_ts) per signal. Returns how many were new.
-# The marker makes each write idempotent: a redelivered bar, or a scan over a bar the stream already
-# evaluated, adds nothing. "latest" only moves forward in bar time.
-WRITE_SIGNALS_LUA = """
-local new = 0
-for i = 3, #KEYS do
-  local a = 3 + (i - 3) * 3
-  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[2]) then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'data', ARGV[a])
-    local old = redis.call('HGET', KEYS[2], ARGV[a + 1])
-    if (not old) or cjson.decode(old)['bar_ts'] <= tonumber(ARGV[a + 2]) then
-      redis.call('HSET', KEYS[2], ARGV[a + 1], ARGV[a])
-    end
-    new = new + 1
-  end
+# The values of a chunk's signals go as one argument, each value ended by a newline (none has one:
+# the JSON is compact and escapes it in strings; codes, keys, periods and times have none), where
+# one argument per value had cost the client more than the script costs the server (redis-py packs
+# a command's arguments one by one, in Python). ``latest_ts`` reads the bar time of a stored
+# latest signal without decoding its JSON: a quote inside a JSON string is escaped, so the quoted
+# name followed by a colon is the key itself (cjson decodes what the pattern does not find).
+_VALUES_LUA = """
+local values, at = ARGV[3], 1
+local function value()
+  local stop = string.find(values, '\\n', at, true)
+  local v = string.sub(values, at, stop - 1)
+  at = stop + 1
+  return v
 end
-return new
+local function latest_ts(json)
+  local ts = string.match(json, '"bar_ts"%s*:%s*(%d+)')
+  if ts then return tonumber(ts) end
+  return cjson.decode(json)['bar_ts']
+end
 """
 
-# One call writes a chunk of provisional signals. KEYS: signals stream, latest hash, then the
-# provisional hash of (period, bar, code) of each signal. ARGV: maxlen, ttl, then (json, strategy,
-# latest field, bar_ts) per signal. Returns how many were new.
-# One provisional signal per code, strategy, period and bar (the first found); none once the closed
-# bar was handled (a scan that read the forming bar just before the close adds nothing after it).
-WRITE_PROVISIONAL_LUA = """
+# One call writes a chunk of signals. KEYS: signals stream, latest hash, then one seen marker per
+# signal. ARGV: maxlen, ttl, then the values (json, latest field, bar_ts) of every signal. Returns
+# how many were new.
+# The marker makes each write idempotent: a redelivered bar, or a scan over a bar the stream already
+# evaluated, adds nothing. "latest" only moves forward in bar time.
+WRITE_SIGNALS_LUA = (
+    _VALUES_LUA
+    + """
 local new = 0
 for i = 3, #KEYS do
-  local a = 3 + (i - 3) * 4
-  if redis.call('HEXISTS', KEYS[i], '~closed') == 0
-      and redis.call('HSETNX', KEYS[i], ARGV[a + 1], ARGV[a]) == 1 then
-    redis.call('EXPIRE', KEYS[i], ARGV[2])
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'data', ARGV[a])
-    local old = redis.call('HGET', KEYS[2], ARGV[a + 2])
-    if (not old) or cjson.decode(old)['bar_ts'] <= tonumber(ARGV[a + 3]) then
-      redis.call('HSET', KEYS[2], ARGV[a + 2], ARGV[a])
+  local json, field, bar_ts = value(), value(), tonumber(value())
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[2]) then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'data', json)
+    local old = redis.call('HGET', KEYS[2], field)
+    if (not old) or latest_ts(old) <= bar_ts then
+      redis.call('HSET', KEYS[2], field, json)
     end
     new = new + 1
   end
 end
 return new
 """
+)
+
+# One call writes a chunk of provisional signals. KEYS: signals stream, latest hash, then the
+# provisional hash of (period, bar, code) of each signal. ARGV: maxlen, ttl, then the values (json,
+# strategy, latest field, bar_ts) of every signal. Returns how many were new.
+# One provisional signal per code, strategy, period and bar (the first found); none once the closed
+# bar was handled (a scan that read the forming bar just before the close adds nothing after it).
+WRITE_PROVISIONAL_LUA = (
+    _VALUES_LUA
+    + """
+local new = 0
+for i = 3, #KEYS do
+  local json, strategy, field, bar_ts = value(), value(), value(), tonumber(value())
+  if redis.call('HEXISTS', KEYS[i], '~closed') == 0
+      and redis.call('HSETNX', KEYS[i], strategy, json) == 1 then
+    redis.call('EXPIRE', KEYS[i], ARGV[2])
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'data', json)
+    local old = redis.call('HGET', KEYS[2], field)
+    if (not old) or latest_ts(old) <= bar_ts then
+      redis.call('HSET', KEYS[2], field, json)
+    end
+    new = new + 1
+  end
+end
+return new
+"""
+)
 
 # KEYS: the provisional hashes of closed bars. ARGV: ttl. Marks each bar closed and returns the
 # provisional signals of the bars that have any (a flat field/value list per such key; most bars
@@ -121,12 +149,13 @@ class SignalStore:
         head = [self.keys.signals, self.keys.signals_latest]
         pipe = self.client.pipeline(transaction=False)
         for start in range(0, len(signals), WRITE_CHUNK):
-            keys = list(head)
-            args: list[str | int] = [self.maxlen, SEEN_TTL_S]
-            for sig in signals[start : start + WRITE_CHUNK]:
-                keys.append(self.keys.signal_seen(sig.id))
-                args += (sig.model_dump_json(), f"{sig.code}|{sig.strategy}|{sig.period}", sig.bar_ts)
-            pipe.eval(WRITE_SIGNALS_LUA, len(keys), *keys, *args)
+            chunk = signals[start : start + WRITE_CHUNK]
+            keys = [*head, *(self.keys.signal_seen(sig.id) for sig in chunk)]
+            values = "".join(
+                f"{sig.model_dump_json()}\n{sig.code}|{sig.strategy}|{sig.period}\n{sig.bar_ts}\n"
+                for sig in chunk
+            )
+            pipe.eval(WRITE_SIGNALS_LUA, len(keys), *keys, self.maxlen, SEEN_TTL_S, values)
         return sum(int(n) for n in await pipe.execute())
 
     async def _close_bars(self, targets: Sequence[Target]) -> dict[ProvisionalKey, Signal]:
@@ -160,17 +189,13 @@ class SignalStore:
         head = [self.keys.signals, self.keys.signals_latest]
         pipe = self.client.pipeline(transaction=False)
         for start in range(0, len(signals), WRITE_CHUNK):
-            keys = list(head)
-            args: list[str | int] = [self.maxlen, PROVISIONAL_TTL_S]
-            for sig in signals[start : start + WRITE_CHUNK]:
-                keys.append(self.keys.signal_provisional(sig.period, sig.bar_ts, sig.code))
-                args += (
-                    sig.model_dump_json(),
-                    sig.strategy,
-                    f"{sig.code}|{sig.strategy}|{sig.period}",
-                    sig.bar_ts,
-                )
-            pipe.eval(WRITE_PROVISIONAL_LUA, len(keys), *keys, *args)
+            chunk = signals[start : start + WRITE_CHUNK]
+            keys = [*head, *(self.keys.signal_provisional(s.period, s.bar_ts, s.code) for s in chunk)]
+            values = "".join(
+                f"{s.model_dump_json()}\n{s.strategy}\n{s.code}|{s.strategy}|{s.period}\n{s.bar_ts}\n"
+                for s in chunk
+            )
+            pipe.eval(WRITE_PROVISIONAL_LUA, len(keys), *keys, self.maxlen, PROVISIONAL_TTL_S, values)
         return sum(int(n) for n in await pipe.execute())
 
     async def snapshots(self, codes: Sequence[str], chunk: int = 1000) -> dict[str, Quote]:
