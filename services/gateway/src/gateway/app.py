@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException
+from fastapi.telemetry import TelemetryConfig
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors
@@ -44,6 +45,7 @@ log = logging.getLogger("gateway")
 
 MAX_BODY_BYTES = 16 * 1024
 TRIGGER_BURST = 10
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 class BodyLimitMiddleware:
@@ -139,6 +141,10 @@ def create_app(settings: Settings) -> FastAPI:
         description="Quotes, k-lines and trading signals of ETFs and A-shares, read from Redis; "
         "live streams over Server-Sent Events; the full-market scan trigger.",
         lifespan=lifespan,
+        # the gateway's metrics are its own (gateway.metrics, /metrics); FastAPI's OpenTelemetry
+        # instrumentation, on by default, would otherwise look up the global providers on every
+        # request to find that none is configured
+        telemetry=TELEMETRY_OFF,
     )
     app.state.settings = settings
     app.state.keys = keys
