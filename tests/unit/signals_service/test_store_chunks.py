@@ -108,3 +108,20 @@ async def test_a_signal_is_stored_as_its_json_whatever_its_text_holds(client: Re
     assert raw == [s.model_dump_json().encode() for s in (newer, sig(3), older, provisional)]
     field = f"{code(1)}|ma_cross|1d"
     assert await client.hget(keys.signals_latest, field) == newer.model_dump_json().encode()
+
+
+async def test_bars_closed_before_the_write_resolve_as_in_it(client: Redis, keys: Keys) -> None:
+    # the scan closes the bars while it evaluates them, then passes what that gave to the write
+    store = SignalStore(client, keys, maxlen=100_000)
+    provisional = [as_provisional(sig(i)) for i in range(4)]
+    assert await store.write_provisional(provisional) == 4
+    evaluated = [target(i) for i in range(4)]
+    resolving = await store.close_bars(evaluated)
+    assert sorted(resolving) == sorted((s.code, s.strategy, s.period, s.bar_ts) for s in provisional)
+    assert await store.write_provisional([as_provisional(sig(0))]) == 0  # closed already
+    assert await store.write([sig(0), sig(2)], evaluated, resolving) == 4  # 2 confirmed, 2 withdrawn
+    statuses = sorted((str(s["code"]), str(s["status"])) for s in await stream_signals(client, keys))
+    assert statuses == sorted(
+        [(code(i), "provisional") for i in range(4)]
+        + [(code(0), "confirmed"), (code(1), "withdrawn"), (code(2), "confirmed"), (code(3), "withdrawn")]
+    )

@@ -195,12 +195,18 @@ class Scanner:
                 snapshots = await self.store.snapshots(codes)
                 forming = provisional_targets(codes, windows, snapshots, period, day_ts)
             universe = await self.store.universe()
-            closed_signals, provisional = await asyncio.get_running_loop().run_in_executor(
-                self._cpu, evaluate_scan, targets, forming, self.strategies, universe, wall_ms()
-            )
+            # the closed bars are marked closed (and their provisional signals read) on the server
+            # while the thread evaluates: the write then resolves them as it would have
+            closing = asyncio.ensure_future(self.store.close_bars(targets))
+            try:
+                closed_signals, provisional = await asyncio.get_running_loop().run_in_executor(
+                    self._cpu, evaluate_scan, targets, forming, self.strategies, universe, wall_ms()
+                )
+            finally:
+                resolving = await closing
             signals = closed_signals + provisional
             jobs = await self._report(jobs, percent=90.0)
-            written = await self.store.write(closed_signals, targets)
+            written = await self.store.write(closed_signals, targets, resolving)
             written += await self.store.write_provisional(provisional)
         except Exception as exc:
             log.exception("scan failed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -123,6 +123,11 @@ return out
 WRITE_CHUNK = 500
 
 
+def _closing(evaluated: Sequence[Target]) -> list[Target]:
+    """The windows whose bars have provisional signals to resolve when they close."""
+    return [t for t in evaluated if t.period in PROVISIONAL_PERIODS and len(t.rows)]
+
+
 class SignalStore:
     def __init__(self, client: Redis, keys: Keys, maxlen: int) -> None:
         self.client = client
@@ -131,16 +136,24 @@ class SignalStore:
         self._universe: dict[str, Security] = {}
         self._universe_loaded_at = 0.0
 
-    async def write(self, signals: Sequence[Signal], evaluated: Sequence[Target] = ()) -> int:
+    async def write(
+        self,
+        signals: Sequence[Signal],
+        evaluated: Sequence[Target] = (),
+        provisional: Mapping[ProvisionalKey, Signal] | None = None,
+    ) -> int:
         """Write each closed-bar signal once (one script call per chunk, one round trip). Returns
         how many were new.
 
         ``evaluated`` are the closed-bar windows the signals came from: for a daily bar, its
         provisional signals are resolved (see :mod:`signals.provisional`): a withdrawal for each one
-        the closed bar does not give again, ``confirms`` on the closed-bar signal that does."""
-        closing = [t for t in evaluated if t.period in PROVISIONAL_PERIODS and len(t.rows)]
+        the closed bar does not give again, ``confirms`` on the closed-bar signal that does.
+        ``provisional`` is what :meth:`close_bars` gave for ``evaluated``, if the caller closed them
+        already (while it evaluated them); without it the bars are closed here first."""
+        closing = _closing(evaluated)
         if closing:
-            provisional = await self._close_bars(closing)
+            if provisional is None:
+                provisional = await self._close_bars(closing)
             if provisional:
                 closes = {(t.code, int(t.rows[-1, TS])): float(t.rows[-1, CLOSE]) for t in closing}
                 signals = resolve(signals, provisional, closes, wall_ms())
@@ -157,6 +170,12 @@ class SignalStore:
             )
             pipe.eval(WRITE_SIGNALS_LUA, len(keys), *keys, self.maxlen, SEEN_TTL_S, values)
         return sum(int(n) for n in await pipe.execute())
+
+    async def close_bars(self, evaluated: Sequence[Target]) -> dict[ProvisionalKey, Signal]:
+        """Mark the daily bars these closed-bar windows end with as closed (no provisional signal
+        is written for them after this); their provisional signals, by key, for :meth:`write`."""
+        closing = _closing(evaluated)
+        return await self._close_bars(closing) if closing else {}
 
     async def _close_bars(self, targets: Sequence[Target]) -> dict[ProvisionalKey, Signal]:
         """Mark these closed bars as closed; their provisional signals, by key."""
