@@ -40,3 +40,18 @@ def test_the_scan_window_of_the_last_closed_bar_is_the_streaming_window() -> Non
     streaming = window_ending_at(series, forming - 60_000)
     assert streaming is not None and len(streaming) == WINDOW_BARS
     assert np.array_equal(targets[0].rows, streaming)
+
+
+def test_codes_sharing_a_bar_time_get_each_its_own_closed_window() -> None:
+    # whether a bar time has closed is decided once per scan: every code still gets exactly
+    # the window closed_only gives it (empty series and series ending in a forming bar included)
+    day, prev = shanghai_ms(2026, 11, 27), shanghai_ms(2026, 11, 26)
+    series = [rows(prev, day), rows(prev), rows(), rows(day), rows(prev, day), rows(prev)]
+    codes = [f"60000{i}.SH" for i in range(len(series))]
+    for now in (shanghai_ms(2026, 11, 27, 10, 0), shanghai_ms(2026, 11, 27, 15, 1)):
+        got = closed_targets(codes, series, "1d", now)
+        expected = [(c, closed_only(r, "1d", now)) for c, r in zip(codes, series, strict=True)]
+        expected = [(c, r) for c, r in expected if len(r)]
+        assert [t.code for t in got] == [c for c, _ in expected]
+        for target, (_, window) in zip(got, expected, strict=True):
+            assert np.array_equal(target.rows, window)

@@ -61,11 +61,20 @@ def closed_targets(
 ) -> list[Target]:
     """The window of each code's last bar closed at ``now``: the ``WINDOW_BARS`` rows ending with
     it, the very window the streaming path evaluates when that bar arrives."""
-    return [
-        Target(code, period, closed[-WINDOW_BARS:])
-        for code, rows in zip(codes, windows, strict=True)
-        if len(closed := closed_only(rows, period, now))
-    ]
+    # most codes' newest bars share a few bar times: whether one has closed is decided once
+    closed_at: dict[float, bool] = {}
+    out = []
+    for code, rows in zip(codes, windows, strict=True):
+        if not len(rows):
+            continue
+        last = float(rows[-1, TS])
+        closed = closed_at.get(last)
+        if closed is None:
+            closed = closed_at[last] = bar_close_ms(int(last), period) <= now
+        if not closed and not len(rows := closed_only(rows, period, now)):
+            continue
+        out.append(Target(code, period, rows[-WINDOW_BARS:]))
+    return out
 
 
 def provisional_targets(
