@@ -15,7 +15,7 @@ from marketbus.clock import wall_ms
 from marketbus.contracts import JobStatus, Quote, Security, Signal
 from marketbus.keys import Keys
 from marketbus.trend import CLOSE, TS
-from marketbus.wire import text
+from marketbus.wire import payload, text
 from signals.provisional import ProvisionalKey, resolve
 
 if TYPE_CHECKING:
@@ -164,8 +164,8 @@ class SignalStore:
         for start in range(0, len(signals), WRITE_CHUNK):
             chunk = signals[start : start + WRITE_CHUNK]
             keys = [*head, *(self.keys.signal_seen(sig.id) for sig in chunk)]
-            values = "".join(
-                f"{sig.model_dump_json()}\n{sig.code}|{sig.strategy}|{sig.period}\n{sig.bar_ts}\n"
+            values = b"".join(
+                payload(sig) + f"\n{sig.code}|{sig.strategy}|{sig.period}\n{sig.bar_ts}\n".encode()
                 for sig in chunk
             )
             pipe.eval(WRITE_SIGNALS_LUA, len(keys), *keys, self.maxlen, SEEN_TTL_S, values)
@@ -210,8 +210,8 @@ class SignalStore:
         for start in range(0, len(signals), WRITE_CHUNK):
             chunk = signals[start : start + WRITE_CHUNK]
             keys = [*head, *(self.keys.signal_provisional(s.period, s.bar_ts, s.code) for s in chunk)]
-            values = "".join(
-                f"{s.model_dump_json()}\n{s.strategy}\n{s.code}|{s.strategy}|{s.period}\n{s.bar_ts}\n"
+            values = b"".join(
+                payload(s) + f"\n{s.strategy}\n{s.code}|{s.strategy}|{s.period}\n{s.bar_ts}\n".encode()
                 for s in chunk
             )
             pipe.eval(WRITE_PROVISIONAL_LUA, len(keys), *keys, self.maxlen, PROVISIONAL_TTL_S, values)

@@ -191,13 +191,16 @@ def linearreg_loop(x: Array, w: Array, out: Array) -> None:
     """``out[i] = sum(w[k] * x[i-n+1+k])``, oldest first, for rows n-1.. (n = len(w) <= T)."""
     T, N = x.shape
     n = w.shape[0]
+    # each value is summed in the same order (k = 0, 1, ..), the codes inside: the loop over them
+    # reads and writes rows, not columns (a column's rows are a row length apart)
     for i in range(n - 1, T):
         lo = i - n + 1
         for j in range(N):
-            acc = x[lo, j] * w[0]
-            for k in range(1, n):
-                acc += x[lo + k, j] * w[k]
-            out[i, j] = acc
+            out[i, j] = x[lo, j] * w[0]
+        for k in range(1, n):
+            wk = w[k]
+            for j in range(N):
+                out[i, j] += x[lo + k, j] * wk
 
 
 @_jit
