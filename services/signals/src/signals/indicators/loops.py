@@ -204,14 +204,20 @@ def linearreg_loop(x: Array, w: Array, out: Array) -> None:
 
 
 @_jit
-def positions_loop(buys: Array, keeps: Array, held: Array, since: Array) -> None:
-    """volume_wave_enhanced's pairing from row 1 on (row 0 flat): ``held`` 1.0/0.0 and ``since``."""
+def positions_loop(angel: Array, devil: Array, close: Array, trend: Array, held: Array, since: Array) -> None:
+    """volume_wave_enhanced's pairing from row 1 on (row 0 flat): ``held`` 1.0/0.0 and ``since``.
+
+    At row i a BUY is ``cross_over(angel, devil)`` with ``close > trend``, a SELL (what ends a
+    long) ``cross_under(angel, devil)``: the comparisons numpy made on whole arrays, per element."""
     T, N = held.shape
     long = np.zeros(N, dtype=np.bool_)
     for i in range(1, T):
         for j in range(N):
-            accepted = (not long[j]) and buys[i - 1, j]
-            long[j] = (long[j] and keeps[i - 1, j]) or accepted
+            a0, a1, d0, d1 = angel[i - 1, j], angel[i, j], devil[i - 1, j], devil[i, j]
+            buy = (a0 <= d0) and (a1 > d1) and (close[i, j] > trend[i, j])
+            keep = not ((a0 >= d0) and (a1 < d1))
+            accepted = (not long[j]) and buy
+            long[j] = (long[j] and keep) or accepted
             held[i, j] = 1.0 if long[j] else 0.0
             since[i, j] = _max(float(i) if accepted else 0.0, since[i - 1, j])
 

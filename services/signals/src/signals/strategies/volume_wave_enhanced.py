@@ -46,12 +46,8 @@ def wave_positions(angel: Array, devil: Array, close: Array, trend: Array) -> tu
         return held, since
     held[0] = 0.0
     since[0] = 0.0
-    # the crosses of every row at once: row i of the window is row i-1 of these masks
-    a0, a1, d0, d1 = angel[:-1], angel[1:], devil[:-1], devil[1:]
-    buys = (a0 <= d0) & (a1 > d1) & (close[1:] > trend[1:])
-    keeps = ~((a0 >= d0) & (a1 < d1))  # no cross_under
-    # flat and a BUY: now long; long and a SELL: now flat
-    ind.positions_loop(buys, keeps, held, since)
+    # flat and a BUY: now long; long and a SELL: now flat (the crosses found in the same loop)
+    ind.positions_loop(angel, devil, close, trend, held, since)
     return held, since
 
 
