@@ -81,8 +81,10 @@ def test_unreachable_server_is_503_and_password_redacted(down_gateway: Gateway) 
         assert r.status_code == 503
         assert SECRET not in r.text
         assert "***" in r.json()["redis"]
-        r = c.get("/api/etf/quotes")
-        assert r.status_code == 503 and SECRET not in r.text
+        for path in ("/api/etf/quotes", "/api/quotes/510300.SH"):
+            r = c.get(path)
+            assert r.status_code == 503 and SECRET not in r.text, path
+            assert r.json()["error"] == "store_unavailable" and r.headers["retry-after"] == "2", path
     assert SECRET not in down_gateway.log()
 
 

@@ -125,6 +125,17 @@ def test_one_quote_and_404_and_422(api: httpx.Client) -> None:
     assert r.status_code == 422 and r.json()["param"] == "code"
     r = api.get("/api/quotes/٥١٠٣٠٠.SH")  # digits, but not the ASCII ones the document declares
     assert r.status_code == 422 and r.json()["param"] == "code"
+    r = api.get("/api/quotes/510300.SH%0A")  # a trailing newline: `$` of Python's re would take it
+    assert r.status_code == 422 and r.json()["param"] == "code"
+
+
+def test_one_quote_other_methods(api: httpx.Client) -> None:
+    got = api.get("/api/quotes/510300.SH")
+    assert got.headers["content-type"] == "application/json"
+    assert got.headers["content-length"] == str(len(got.content))
+    for method in ("HEAD", "POST"):
+        r = api.request(method, "/api/quotes/510300.SH")
+        assert r.status_code == 405 and r.headers["allow"] == "GET", method
 
 
 def test_codes_and_search(api: httpx.Client) -> None:
