@@ -4,6 +4,8 @@ functions, the warning comes within 30 days of the known end, bad trade_cal rows
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -39,6 +41,33 @@ def test_the_package_alone_ends_in_2026_and_then_every_weekday_trades() -> None:
     assert sessions.is_trading_day(D(2027, 2, 8))  # nothing better known: a Monday trades
     assert not sessions.is_known_day(D(2027, 2, 8))
     assert sessions.is_known_day(D(2026, 12, 31))
+
+
+def test_the_package_days_come_from_a_child_process_and_match_the_package() -> None:
+    """Building the calendar leaves exchange-calendars and pandas out of the calling process
+    (about 75 MiB of RSS for good), with the very days the package gives in-process."""
+    probe = (
+        "import sys; from marketbus import sessions; sessions.load_calendar(); "
+        "print(len(sessions._package_days()[0]), *(m in sys.modules for m in "
+        "('exchange_calendars', 'pandas', 'pyarrow')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    count, *imported = out.stdout.split()
+    assert imported == ["False", "False", "False"]
+    days, first, last = sessions._package_days()
+    assert int(count) == len(days)
+    assert days == frozenset(sessions._xshg_daynums())
+    assert (first, last) == (min(days), max(days))
+
+
+def test_without_a_child_interpreter_the_days_are_built_in_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(sys, "executable", "")
+    assert sessions._xshg_daynums_in_child() is None
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    assert sessions._xshg_daynums_in_child() is None
+    assert "building the XSHG calendar in this process" in caplog.text
 
 
 def test_an_imported_2027_holiday_is_obeyed() -> None:

@@ -110,7 +110,7 @@ async def main() -> int:
         )  # fmt: skip
         gc.collect()
         gc.freeze()  # start-up objects (universe, history, calendar) out of every GC pass
-        release_freed_memory()  # the start-up's temporaries (calendar package, list pages)
+        release_freed_memory()  # the start-up's temporaries (the list pages, parsed start-up data)
         service = QuotesService(client, settings, listings, feed)
         tasks = background_tasks(client, settings, service, stop)
         try:

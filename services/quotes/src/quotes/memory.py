@@ -1,10 +1,11 @@
 """Give freed heap memory back to the operating system.
 
 CPython frees objects into the C allocator, which keeps most of the pages it got: the start-up's
-temporaries (the calendar package and pandas building the trading days, the universe pages of
-the list endpoint) and every poll's parsed answers stay in the process's RSS long after they
-are garbage. glibc's ``malloc_trim`` returns the free pages at the top of each arena and, since
-glibc 2.8, the whole free pages inside them. Elsewhere (musl, macOS) this is a no-op.
+temporaries (the universe pages of the list endpoint, the stored day states) and every poll's parsed
+answers stay in the process's RSS long after they are garbage (the trading calendar is built by a
+child process: :func:`marketbus.sessions._package_days`). glibc's ``malloc_trim`` returns the free
+pages at the top of each arena and, since glibc 2.8, the whole free pages inside them. Elsewhere
+(musl, macOS) this is a no-op.
 """
 
 from __future__ import annotations
