@@ -196,6 +196,11 @@ async def quotes_host(p: dict[str, Any]) -> None:
     settings = load_settings(redis_url=p["url"], key_prefix=p["prefix"])
     client = connect(p["url"])
     feed = StreamFeed(client, f"{p['prefix']}:{FEED_STREAM}")
+    # the service's start-up (quotes.startup.prepare) loads the calendar before the first tick;
+    # left to the first tick, building it (in a child process) would hold the loop for seconds
+    from marketbus import calendar
+
+    await calendar.load(client, Keys(settings.key_prefix), warn=False)
     service = QuotesService(client, settings, listings(make_codes(p["codes"])), feed)  # type: ignore[arg-type]
     stop = stop_event()
     emit("ready")
