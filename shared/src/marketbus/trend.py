@@ -194,15 +194,23 @@ class TrendStore:
         raise RuntimeError(f"{period} series of {todo[0]}..{todo[-1]} kept changing during the import")
 
 
-def time_major(windows: Sequence[np.ndarray], length: int) -> np.ndarray:
-    """Stack per-code rows into one array of shape (7, length, n_codes), NaN-padded at the front.
+def time_major(
+    windows: Sequence[np.ndarray], length: int, fields: int = NF, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Stack per-code rows into one array of shape (fields, length, n_codes), NaN-padded at the front.
 
     Time runs along axis 1 (oldest first); a code with fewer than ``length`` bars has NaN before
-    its first bar.
+    its first bar. ``fields``: only the first so many fields of :data:`FIELDS`. ``out``: an array of
+    that shape to fill (one kept between calls: a new one is fresh memory, page-faulted in full)
+    instead of a new one.
     """
-    out = np.full((NF, length, len(windows)), np.nan, dtype=np.float64)
+    fresh = out is None
+    if out is None:
+        out = np.full((fields, length, len(windows)), np.nan, dtype=np.float64)
     for j, rows in enumerate(windows):
         k = min(len(rows), length)
+        if k < length and not fresh:
+            out[:, : length - k, j] = np.nan
         if k:
-            out[:, length - k :, j] = rows[-k:].T
+            out[:, length - k :, j] = rows[-k:, :fields].T
     return out

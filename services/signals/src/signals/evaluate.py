@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from marketbus.contracts import Security, Signal, signal_id
-from marketbus.trend import AMOUNT, CLOSE, TS, VOLUME
+from marketbus.trend import AMOUNT, CLOSE, TS, VOLUME, time_major
 from signals.indicators import empty, recycle
 from signals.strategies import WINDOW_BARS, Strategy, Window, evaluate_all
 
@@ -44,15 +44,8 @@ def layout(windows: Sequence[np.ndarray], length: int) -> np.ndarray:
 
     A full market's layout is 72 MB: fresh memory for it every scan cost more in page faults than
     the copy itself."""
-    n = len(windows)
-    out = empty(AMOUNT * length, n).reshape(AMOUNT, length, n)
-    for j, rows in enumerate(windows):
-        k = min(len(rows), length)
-        if k < length:
-            out[:, : length - k, j] = np.nan
-        if k:
-            out[:, length - k :, j] = rows[-k:, :AMOUNT].T
-    return out
+    out = empty(AMOUNT * length, len(windows)).reshape(AMOUNT, length, len(windows))
+    return time_major(windows, length, AMOUNT, out)
 
 
 def _ratios(num: np.ndarray, den: np.ndarray) -> list[float | None]:
